@@ -1,0 +1,205 @@
+//! Use cases: each checks the caller's queue token where the contract asks for one, runs its data
+//! step in one store transaction, and keeps the caches and metrics in step.
+
+pub mod catalog;
+pub mod seat_map;
+
+use crate::domain::booking::{self, Reservation};
+use crate::domain::{
+    ConcertId, Error, IdempotencyKey, Millis, Points, ReservationId, Result, ScheduleId, SeatNo,
+    UserId,
+};
+use crate::queue::token::TokenSigner;
+use crate::queue::{Joined, Standing, Ticket, WaitingRoom};
+use crate::store::{
+    Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt,
+    Schedule, Store,
+};
+use catalog::CatalogCache;
+use seat_map::{SeatChange, SeatMap, SeatMaps};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BookingConfig {
+    pub hold_ttl: Duration,
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn WaitingRoom>,
+    signer: TokenSigner,
+    cfg: BookingConfig,
+    catalog: CatalogCache,
+    seats: SeatMaps,
+}
+
+/// A schedule with how many of its seats can be held right now.
+pub struct ScheduleAvailability {
+    pub schedule: Schedule,
+    pub available: u32,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn WaitingRoom>, signer: TokenSigner, cfg: BookingConfig) -> Self {
+        Self { store, queue, signer, cfg, catalog: CatalogCache::default(), seats: SeatMaps::default() }
+    }
+
+    // ---- waiting room ----
+
+    pub async fn join(&self, concert: ConcertId, user: UserId) -> Result<(Joined, String)> {
+        self.catalog.concert(&*self.store, concert).await?;
+        if !self.store.user_exists(user).await? {
+            return Err(booking::user_not_found(user));
+        }
+        let joined = self.queue.join(concert, user, Millis::now()).await?;
+        if joined.created {
+            metrics::counter!("boxoffice_queue_joins_total").increment(1);
+        }
+        let token = self.signer.sign(&joined.ticket);
+        Ok((joined, token))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Ticket> {
+        self.signer.verify(token)
+    }
+
+    pub async fn standing(&self, ticket: Ticket) -> Result<Standing> {
+        self.queue.standing(ticket, Millis::now()).await
+    }
+
+    /// Booking endpoints need an ACTIVE token: 403 with the position while waiting, 401 once ended.
+    pub async fn require_active(&self, ticket: Ticket) -> Result<()> {
+        match self.standing(ticket).await? {
+            Standing::Active { .. } => Ok(()),
+            Standing::Waiting { position, eta_seconds, retry_after } => {
+                Err(Error::waiting(position, eta_seconds, retry_after))
+            }
+            Standing::Expired => Err(Error::token_expired()),
+        }
+    }
+
+    fn check_concert(ticket: &Ticket, concert: ConcertId) -> Result<()> {
+        if ticket.concert == concert {
+            Ok(())
+        } else {
+            Err(Error::unauthorized(
+                "TOKEN_WRONG_CONCERT",
+                format!("this token is for concert {}, not {concert}", ticket.concert),
+            ))
+        }
+    }
+
+    // ---- catalog and seats ----
+
+    pub async fn concerts(&self) -> Result<Vec<Concert>> {
+        Ok(self.catalog.get(&*self.store).await?.concerts.clone())
+    }
+
+    pub async fn schedules(&self, ticket: Ticket, concert: ConcertId) -> Result<Vec<ScheduleAvailability>> {
+        self.catalog.concert(&*self.store, concert).await?;
+        Self::check_concert(&ticket, concert)?;
+        self.require_active(ticket).await?;
+        let catalog = self.catalog.get(&*self.store).await?;
+        let now = Millis::now();
+        let mut out = Vec::new();
+        for id in catalog.by_concert.get(&concert).into_iter().flatten() {
+            let map = self.seats.get(&*self.store, *id, now).await?;
+            out.push(ScheduleAvailability { schedule: catalog.schedules[id].clone(), available: map.available });
+        }
+        Ok(out)
+    }
+
+    pub async fn seats(&self, ticket: Ticket, schedule: ScheduleId) -> Result<Arc<SeatMap>> {
+        let s = self.catalog.schedule(&*self.store, schedule).await?;
+        Self::check_concert(&ticket, s.concert)?;
+        self.require_active(ticket).await?;
+        self.seats.get(&*self.store, schedule, Millis::now()).await
+    }
+
+    // ---- booking ----
+
+    pub async fn hold(&self, ticket: Ticket, schedule: ScheduleId, seat_no: SeatNo) -> Result<Reservation> {
+        let s = self.catalog.schedule(&*self.store, schedule).await?;
+        Self::check_concert(&ticket, s.concert)?;
+        if seat_no.get() > s.seat_count {
+            return Err(Error::not_found(
+                "SEAT_NOT_FOUND",
+                format!("schedule {schedule} has seats 1 to {}", s.seat_count),
+            ));
+        }
+        self.require_active(ticket).await?;
+        let now = Millis::now();
+        let req = HoldRequest { user: ticket.user, schedule, seat_no, now, expires_at: now.plus(self.cfg.hold_ttl) };
+        match self.store.hold(req).await {
+            Ok(r) => {
+                self.seats.apply(schedule, seat_no, SeatChange::Held { until: r.expires_at }, now);
+                metrics::counter!("boxoffice_holds_created_total").increment(1);
+                Ok(r)
+            }
+            Err(e) => {
+                if e.code == "SEAT_UNAVAILABLE" {
+                    // Someone else (maybe another instance) took it: our snapshot may be behind.
+                    self.seats.invalidate(schedule);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn reservation(&self, ticket: Ticket, id: ReservationId) -> Result<Reservation> {
+        self.require_active(ticket).await?;
+        let r = self
+            .store
+            .reservation(id)
+            .await?
+            .ok_or_else(|| booking::reservation_not_found(id))?
+            .owned_by(ticket.user)?;
+        Ok(r)
+    }
+
+    /// Pays with points. A replay of an Idempotency-Key answers as the first call did, even after
+    /// the payment ended the token; anything new needs an ACTIVE token.
+    pub async fn pay(&self, ticket: Ticket, reservation: ReservationId, key: IdempotencyKey) -> Result<Receipt> {
+        if let Some(receipt) = self.store.payment_replay(ticket.user, &key).await? {
+            booking::check_replay(&receipt.reservation_id.to_string(), &reservation.to_string())?;
+            return Ok(receipt);
+        }
+        self.require_active(ticket).await?;
+        let r = self
+            .store
+            .reservation(reservation)
+            .await?
+            .ok_or_else(|| booking::reservation_not_found(reservation))?
+            .owned_by(ticket.user)?;
+        let s = self.catalog.schedule(&*self.store, r.schedule).await?;
+        Self::check_concert(&ticket, s.concert)?;
+        let now = Millis::now();
+        let receipt = self.store.pay(PayRequest { user: ticket.user, reservation, key, now }).await?;
+        self.seats.apply(r.schedule, r.seat_no, SeatChange::Sold, now);
+        metrics::counter!("boxoffice_payments_total").increment(1);
+        metrics::counter!("boxoffice_points_used_total").increment(receipt.amount as u64);
+        self.queue.finish(ticket, now).await?;
+        Ok(receipt)
+    }
+
+    // ---- points ----
+
+    pub async fn balance(&self, user: UserId) -> Result<Points> {
+        self.store.balance(user).await
+    }
+
+    pub async fn move_points(&self, user: UserId, op: PointsOp, amount: Points, key: Option<IdempotencyKey>) -> Result<PointsChange> {
+        let change = self.store.move_points(PointsRequest { user, op, amount, key, now: Millis::now() }).await?;
+        let name = match op {
+            PointsOp::Charge => "boxoffice_points_charged_total",
+            PointsOp::Use => "boxoffice_points_used_total",
+        };
+        metrics::counter!(name).increment(amount.get() as u64);
+        Ok(change)
+    }
+
+    pub async fn history(&self, user: UserId, limit: u32) -> Result<Vec<LedgerEntry>> {
+        self.store.history(user, limit).await
+    }
+}

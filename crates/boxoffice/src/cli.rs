@@ -1,0 +1,138 @@
+//! The command line. Every flag also reads `BOXOFFICE_<FLAG>`.
+
+use crate::telemetry::LogFormat;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "boxoffice", version, about = "Concert ticketing with a virtual waiting room.",
+    long_about = "Concert ticketing with a virtual waiting room.\n\nWith no command, runs `serve --demo`: the API on 127.0.0.1:8080 with a demo concert, on a SQLite file under ./data.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API.
+    Serve(ServeArgs),
+    /// Apply the store's migrations and exit.
+    Migrate(StoreArgs),
+    /// Create load-test fixtures in an empty store.
+    Seed(SeedArgs),
+    /// Check every invariant; exits 1 and lists the offending rows on a violation.
+    Audit(AuditArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 500ms, 30s, 5m)"))
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory for the embedded database and the token secret.
+    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Store URL. Default: sqlite://<data-dir>/boxoffice.db.
+    #[arg(long, env = "BOXOFFICE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Read connections in the database pool.
+    #[arg(long, env = "BOXOFFICE_DB_POOL_SIZE", default_value_t = 4)]
+    pub db_pool_size: usize,
+    /// Longest wait for a database connection or the writer before answering 503.
+    #[arg(long, env = "BOXOFFICE_DB_TIMEOUT", default_value = "2s", value_parser = duration)]
+    pub db_timeout: Duration,
+    /// Writes that may wait for the SQLite writer at once; more are refused with 503.
+    #[arg(long, env = "BOXOFFICE_DB_WRITE_QUEUE", default_value_t = 4096)]
+    pub db_write_queue: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "BOXOFFICE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Waiting-room URL (scale-out mode). Default: the in-process waiting room.
+    #[arg(long, env = "BOXOFFICE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Seed a demo concert (3 dates x 50 seats) and users 1..1000 when the store is empty.
+    #[arg(long, env = "BOXOFFICE_DEMO")]
+    pub demo: bool,
+    /// Most users ACTIVE at once per concert.
+    #[arg(long, env = "BOXOFFICE_MAX_ACTIVE", default_value_t = 200)]
+    pub max_active: u64,
+    /// Users admitted per second per concert.
+    #[arg(long, env = "BOXOFFICE_ADMISSION_RATE", default_value_t = 20.0)]
+    pub admission_rate: f64,
+    /// Time an admitted user has to show up before the slot goes to the next person.
+    #[arg(long, env = "BOXOFFICE_CLAIM_WINDOW", default_value = "30s", value_parser = duration)]
+    pub claim_window: Duration,
+    /// Lifetime of an ACTIVE token from admission.
+    #[arg(long, env = "BOXOFFICE_ACTIVE_TTL", default_value = "10m", value_parser = duration)]
+    pub active_ttl: Duration,
+    /// How long a seat hold lasts.
+    #[arg(long, env = "BOXOFFICE_HOLD_TTL", default_value = "5m", value_parser = duration)]
+    pub hold_ttl: Duration,
+    /// Secret for signing queue tokens. Default: <data-dir>/token.secret, created on first start.
+    #[arg(long, env = "BOXOFFICE_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+    /// How often the admission loop runs.
+    #[arg(long, env = "BOXOFFICE_ADMISSION_TICK", default_value = "100ms", value_parser = duration)]
+    pub admission_tick: Duration,
+    /// How often expired holds are marked in the store.
+    #[arg(long, env = "BOXOFFICE_SWEEP_INTERVAL", default_value = "1s", value_parser = duration)]
+    pub sweep_interval: Duration,
+    /// Log format.
+    #[arg(long, env = "BOXOFFICE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// `serve --demo` with every other flag at its default (or its environment variable).
+    pub fn demo_defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let mut args = Only::parse_from(["boxoffice"]).serve;
+        args.demo = true;
+        args
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Users 1..=N.
+    #[arg(long, env = "BOXOFFICE_SEED_USERS", default_value_t = 1000)]
+    pub users: u32,
+    #[arg(long, env = "BOXOFFICE_SEED_CONCERTS", default_value_t = 1)]
+    pub concerts: u32,
+    /// Dates per concert.
+    #[arg(long, env = "BOXOFFICE_SEED_SCHEDULES", default_value_t = 3)]
+    pub schedules: u32,
+    /// Seats per date.
+    #[arg(long, env = "BOXOFFICE_SEED_SEATS", default_value_t = 50)]
+    pub seats: u32,
+    /// Starting balance of every user (recorded as a charge in the ledger).
+    #[arg(long, env = "BOXOFFICE_SEED_BALANCE", default_value_t = 0)]
+    pub balance: i64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Waiting-room URL (scale-out mode).
+    #[arg(long, env = "BOXOFFICE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Write the report as JSON to this file as well.
+    #[arg(long, env = "BOXOFFICE_AUDIT_OUTPUT")]
+    pub output: Option<PathBuf>,
+}

@@ -1,0 +1,71 @@
+//! Waiting-room arithmetic shared by every queue backend: ETA, polling hints and the admission
+//! allowance of one tick.
+
+/// Seconds until a person at `position` is admitted at `rate_per_sec`, rounded up.
+pub fn eta_seconds(position: u64, rate_per_sec: f64) -> u64 {
+    if position == 0 {
+        return 0;
+    }
+    let rate = if rate_per_sec.is_finite() && rate_per_sec > 0.01 {
+        rate_per_sec
+    } else {
+        0.01
+    };
+    (position as f64 / rate).ceil().min(86_400.0) as u64
+}
+
+/// How long a waiting client should sleep before polling again. It grows with the ETA so that
+/// people far back poll rarely, and it never exceeds 30 s so nobody misses their claim window.
+pub fn retry_after_seconds(eta_seconds: u64) -> u64 {
+    (eta_seconds / 5).clamp(1, 30)
+}
+
+/// Token bucket for admissions: how many may be admitted this tick, and the fraction carried over.
+/// The carry is capped at one second's worth so a paused loop cannot release a burst.
+pub fn admission_allowance(carry: f64, rate_per_sec: f64, elapsed_secs: f64) -> (u64, f64) {
+    let budget = (carry + rate_per_sec * elapsed_secs).min(rate_per_sec.max(1.0));
+    let whole = budget.floor();
+    (whole as u64, budget - whole)
+}
+
+/// Exponentially weighted rate of admissions per second, for ETAs that follow the real pace.
+pub fn smoothed_rate(previous: f64, admitted: u64, elapsed_secs: f64) -> f64 {
+    if elapsed_secs <= 0.0 {
+        return previous;
+    }
+    let instant = admitted as f64 / elapsed_secs;
+    // Weight chosen so roughly the last ~5 s dominate at a 100 ms tick.
+    let alpha = (elapsed_secs / 5.0).min(1.0);
+    previous + alpha * (instant - previous)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_rounds_up_and_survives_zero_rate() {
+        assert_eq!(eta_seconds(0, 10.0), 0);
+        assert_eq!(eta_seconds(1, 10.0), 1);
+        assert_eq!(eta_seconds(25, 10.0), 3);
+        assert!(eta_seconds(5, 0.0) > 0);
+    }
+
+    #[test]
+    fn retry_after_grows_with_eta_and_is_bounded() {
+        assert_eq!(retry_after_seconds(0), 1);
+        assert!(retry_after_seconds(100) > retry_after_seconds(10));
+        assert_eq!(retry_after_seconds(100_000), 30);
+    }
+
+    #[test]
+    fn allowance_carries_fractions_and_caps_bursts() {
+        let (n, carry) = admission_allowance(0.0, 15.0, 0.1);
+        assert_eq!(n, 1);
+        assert!((carry - 0.5).abs() < 1e-9);
+        let (n, _) = admission_allowance(carry, 15.0, 0.1);
+        assert_eq!(n, 2);
+        let (n, _) = admission_allowance(0.0, 100.0, 60.0);
+        assert_eq!(n, 100, "a long pause must not release more than one second's worth");
+    }
+}

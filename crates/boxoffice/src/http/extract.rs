@@ -1,0 +1,110 @@
+//! Extractors whose rejections use the service's problem+json format.
+
+use super::problem::ApiError;
+use super::AppState;
+use crate::domain::error::ErrorKind;
+use crate::domain::{Error, IdempotencyKey};
+use crate::queue::Ticket;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// A JSON body; malformed JSON, wrong types and missing fields are 400, an oversized body 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> Error {
+    match r {
+        JsonRejection::JsonDataError(e) => Error::bad_request("INVALID_BODY", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => Error::bad_request("MALFORMED_JSON", e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => {
+            Error::bad_request("UNSUPPORTED_MEDIA_TYPE", "send the body as Content-Type: application/json")
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Error::new(ErrorKind::PayloadTooLarge, "PAYLOAD_TOO_LARGE", "the request body is too large")
+        }
+        other => Error::bad_request("INVALID_BODY", other.body_text()),
+    }
+}
+
+/// Path parameters; a non-numeric id is 400.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| ApiError(Error::bad_request("INVALID_PATH", e.body_text())))
+    }
+}
+
+/// Query parameters; anything unparsable is 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError(Error::bad_request("INVALID_QUERY", e.body_text())))
+    }
+}
+
+/// The verified queue token from `Authorization: Bearer <token>`.
+pub struct Bearer(pub Ticket);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError(Error::unauthorized(
+                "TOKEN_MISSING",
+                "send the queue token as Authorization: Bearer <token>",
+            )));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError(Error::unauthorized("TOKEN_INVALID", "the Authorization header is not a Bearer token")))?;
+        Ok(Bearer(state.app.verify(token)?))
+    }
+}
+
+/// The `Idempotency-Key` header, if sent.
+pub struct IdemKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdemKey(None)),
+            Some(v) => {
+                let s = v.to_str().map_err(|_| {
+                    ApiError(Error::bad_request("INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be visible ASCII"))
+                })?;
+                Ok(IdemKey(Some(IdempotencyKey::parse(s)?)))
+            }
+        }
+    }
+}

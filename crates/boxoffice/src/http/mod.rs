@@ -1,0 +1,96 @@
+//! The HTTP edge: routing, extractors, problem+json errors, OpenAPI, request metrics.
+
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+
+use crate::app::App;
+use crate::domain::Error;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use metrics_exporter_prometheus::PrometheusHandle;
+use problem::ApiError;
+use routes::{booking, catalog, ops, points, queue};
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Bodies larger than this are refused with 413 before they are read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub metrics: PrometheusHandle,
+    pub openapi: Bytes,
+}
+
+pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
+    let state = AppState { app, metrics, openapi: openapi::document() };
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/api/v1/queue/tokens", post(queue::join))
+        .route("/api/v1/queue/status", get(queue::status))
+        .route("/api/v1/concerts", get(catalog::concerts))
+        .route("/api/v1/concerts/{concert_id}/schedules", get(catalog::schedules))
+        .route("/api/v1/schedules/{schedule_id}/seats", get(catalog::seats))
+        .route("/api/v1/reservations", post(booking::hold))
+        .route("/api/v1/reservations/{reservation_id}", get(booking::get_reservation))
+        .route("/api/v1/payments", post(booking::pay))
+        .route("/api/v1/users/{user_id}/points", get(points::balance))
+        .route("/api/v1/users/{user_id}/points/charge", post(points::charge))
+        .route("/api/v1/users/{user_id}/points/use", post(points::use_points))
+        .route("/api/v1/users/{user_id}/points/history", get(points::history))
+        .route("/health/live", get(ops::live))
+        .route("/health/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route_layer(middleware::from_fn(track_metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), route, request_id = id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError(Error::internal("handler panicked")).into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError(Error::not_found("ROUTE_NOT_FOUND", "no such endpoint"))
+}
+
+async fn method_not_allowed() -> Response {
+    let mut res = ApiError(Error::bad_request("METHOD_NOT_ALLOWED", "this endpoint does not take that method")).into_response();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res
+}
+
+/// Request count and latency by route template, never by raw path.
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let elapsed = start.elapsed().as_secs_f64();
+    metrics::counter!("boxoffice_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("boxoffice_http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
+    res
+}

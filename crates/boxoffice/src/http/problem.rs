@@ -1,0 +1,82 @@
+//! `application/problem+json` (RFC 9457) responses for every error, with a stable `code`.
+
+use crate::domain::error::ErrorKind;
+use crate::domain::Error;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// Always `about:blank`: `code` carries the machine-readable kind.
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Stable error code, e.g. `SEAT_UNAVAILABLE`, `TOKEN_EXPIRED`.
+    pub code: &'static str,
+    /// Set on `TOKEN_WAITING`: where the token stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+}
+
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Waiting => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Gone => StatusCode::GONE,
+        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = status_of(e.kind);
+        match e.kind {
+            ErrorKind::Internal => tracing::error!(code = e.code, detail = %e.detail, "internal error"),
+            ErrorKind::Unavailable => tracing::warn!(code = e.code, detail = %e.detail, "dependency unavailable"),
+            _ => {}
+        }
+        let problem = Problem {
+            type_: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            // Internal details stay in the log.
+            detail: if e.kind == ErrorKind::Internal { "internal error".into() } else { e.detail },
+            code: e.code,
+            position: e.waiting.map(|w| w.position),
+            eta_seconds: e.waiting.map(|w| w.eta_seconds),
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = e.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        metrics::counter!("boxoffice_errors_total", "code" => e.code).increment(1);
+        res
+    }
+}

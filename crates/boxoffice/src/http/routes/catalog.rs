@@ -1,0 +1,115 @@
+//! Concerts, their dates and seats.
+
+use crate::domain::{ConcertId, Error, ScheduleId};
+use crate::http::extract::{ApiPath, ApiQuery, Bearer};
+use crate::http::problem::{ApiResult, Problem};
+use crate::http::AppState;
+use crate::app::seat_map::SeatsView;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertView {
+    pub concert_id: i64,
+    pub title: String,
+    pub venue: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertsResponse {
+    pub concerts: Vec<ConcertView>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleView {
+    pub schedule_id: i64,
+    pub concert_id: i64,
+    pub starts_at: String,
+    pub seat_count: i32,
+    pub available_seats: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulesResponse {
+    pub concert_id: i64,
+    pub schedules: Vec<ScheduleView>,
+}
+
+/// Concerts on sale.
+#[utoipa::path(get, path = "/api/v1/concerts", tag = "catalog", responses((status = 200, body = ConcertsResponse)))]
+pub async fn concerts(State(s): State<AppState>) -> ApiResult<Json<ConcertsResponse>> {
+    let concerts = s.app.concerts().await?;
+    Ok(Json(ConcertsResponse {
+        concerts: concerts
+            .into_iter()
+            .map(|c| ConcertView { concert_id: c.id.get(), title: c.title, venue: c.venue })
+            .collect(),
+    }))
+}
+
+/// A concert's dates with how many seats are available. Needs an ACTIVE token for this concert.
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/schedules", tag = "catalog", security(("queueToken" = [])),
+    params(("concertId" = i64, Path)),
+    responses(
+        (status = 200, body = SchedulesResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "still waiting", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn schedules(State(s): State<AppState>, Bearer(ticket): Bearer, ApiPath(concert): ApiPath<i64>) -> ApiResult<Json<SchedulesResponse>> {
+    let concert = ConcertId::parse(concert)?;
+    let list = s.app.schedules(ticket, concert).await?;
+    Ok(Json(SchedulesResponse {
+        concert_id: concert.get(),
+        schedules: list
+            .into_iter()
+            .map(|a| ScheduleView {
+                schedule_id: a.schedule.id.get(),
+                concert_id: a.schedule.concert.get(),
+                starts_at: a.schedule.starts_at.rfc3339(),
+                seat_count: a.schedule.seat_count,
+                available_seats: a.available,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SeatFilter {
+    /// `AVAILABLE` lists only seats that can be held now.
+    pub status: Option<String>,
+}
+
+/// Seats 1..N of a date. Served from an in-memory snapshot, never a query per request.
+#[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", tag = "catalog", security(("queueToken" = [])),
+    params(("scheduleId" = i64, Path), SeatFilter),
+    responses(
+        (status = 200, body = SeatsView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn seats(
+    State(s): State<AppState>,
+    Bearer(ticket): Bearer,
+    ApiPath(schedule): ApiPath<i64>,
+    ApiQuery(filter): ApiQuery<SeatFilter>,
+) -> ApiResult<impl IntoResponse> {
+    let only_available = match filter.status.as_deref() {
+        None => false,
+        Some("AVAILABLE") => true,
+        Some(other) => {
+            return Err(Error::bad_request("INVALID_QUERY", format!("status filter must be AVAILABLE, got {other:?}")).into())
+        }
+    };
+    let map = s.app.seats(ticket, ScheduleId::parse(schedule)?).await?;
+    let body = if only_available { map.available_json.clone() } else { map.all_json.clone() };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+}

@@ -1,0 +1,5 @@
+pub mod booking;
+pub mod catalog;
+pub mod ops;
+pub mod points;
+pub mod queue;

@@ -1,0 +1,100 @@
+//! The waiting room: join, and see where you stand.
+
+use crate::domain::{ConcertId, UserId};
+use crate::http::extract::{ApiJson, Bearer};
+use crate::http::problem::{ApiResult, Problem};
+use crate::http::AppState;
+use crate::queue::Standing;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    pub user_id: i64,
+    pub concert_id: i64,
+}
+
+#[derive(Serialize, ToSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueueStatus {
+    Waiting,
+    Active,
+    Expired,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResponse {
+    pub status: QueueStatus,
+    /// 1 for the person at the front; null unless waiting.
+    pub position: Option<u64>,
+    pub eta_seconds: Option<u64>,
+    /// When an ACTIVE token ends (RFC 3339).
+    pub active_until: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub token: String,
+    #[serde(flatten)]
+    pub standing: StatusResponse,
+}
+
+fn view(s: Standing) -> (StatusResponse, Option<u64>) {
+    match s {
+        Standing::Waiting { position, eta_seconds, retry_after } => (
+            StatusResponse { status: QueueStatus::Waiting, position: Some(position), eta_seconds: Some(eta_seconds), active_until: None },
+            Some(retry_after),
+        ),
+        Standing::Active { until } => (
+            StatusResponse { status: QueueStatus::Active, position: None, eta_seconds: Some(0), active_until: Some(until.rfc3339()) },
+            None,
+        ),
+        Standing::Expired => (
+            StatusResponse { status: QueueStatus::Expired, position: None, eta_seconds: None, active_until: None },
+            None,
+        ),
+    }
+}
+
+fn retry_header(retry: Option<u64>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(secs) = retry {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    h
+}
+
+/// Join a concert's waiting room. The same user and concert again returns the same token.
+#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = JoinRequest,
+    responses(
+        (status = 201, description = "joined", body = TokenResponse),
+        (status = 200, description = "already in line: the same token and place", body = TokenResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "unknown user or concert", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+pub async fn join(State(s): State<AppState>, ApiJson(req): ApiJson<JoinRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<TokenResponse>)> {
+    let user = UserId::parse(req.user_id)?;
+    let concert = ConcertId::parse(req.concert_id)?;
+    let (joined, token) = s.app.join(concert, user).await?;
+    let (standing, retry) = view(joined.standing);
+    let code = if joined.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((code, retry_header(retry), Json(TokenResponse { token, standing })))
+}
+
+/// Where the token stands. While waiting, `Retry-After` says when to ask again.
+#[utoipa::path(get, path = "/api/v1/queue/status", tag = "queue", security(("queueToken" = [])),
+    responses(
+        (status = 200, body = StatusResponse),
+        (status = 401, description = "missing or forged token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
+    let (body, retry) = view(s.app.standing(ticket).await?);
+    Ok((retry_header(retry), Json(body)))
+}

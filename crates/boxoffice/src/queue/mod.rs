@@ -1,0 +1,99 @@
+//! The waiting room: the port and its backends. Tokens are signed here (`token`), independently
+//! of where the queue lives.
+
+pub mod memory;
+pub mod token;
+
+use crate::domain::{ConcertId, Millis, Result, UserId};
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// What a verified token says: who, for which concert, and which place in line it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ticket {
+    pub concert: ConcertId,
+    pub user: UserId,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Waiting {
+        position: u64,
+        eta_seconds: u64,
+        retry_after: u64,
+    },
+    Active {
+        until: Millis,
+    },
+    Expired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    pub ticket: Ticket,
+    pub standing: Standing,
+    /// False when the user already had a live place in this line and got it back.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct QueueConfig {
+    /// Most users ACTIVE at once, per concert.
+    pub max_active: u64,
+    /// Admissions per second, per concert.
+    pub admission_rate: f64,
+    /// How long an admitted user has to show up before the slot goes to the next person.
+    pub claim_window: Duration,
+    /// How long an ACTIVE token lasts from admission.
+    pub active_ttl: Duration,
+}
+
+/// One room's figures, for metrics and the admission log.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RoomStats {
+    pub concert: i64,
+    pub waiting: u64,
+    pub active: u64,
+    pub rate_per_sec: f64,
+}
+
+/// What one admission tick did, summed over rooms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub admitted: u64,
+    /// Admitted users who never came back within the claim window.
+    pub no_shows: u64,
+    /// Active users whose time ran out.
+    pub timed_out: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Paid,
+    NoShow,
+    TimedOut,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Paid => "PAID",
+            EndReason::NoShow => "NO_SHOW",
+            EndReason::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+#[async_trait]
+pub trait WaitingRoom: Send + Sync + 'static {
+    /// Joins the concert's line, or returns the user's live place in it.
+    async fn join(&self, concert: ConcertId, user: UserId, now: Millis) -> Result<Joined>;
+    /// Where the ticket stands. The first look after admission claims the slot.
+    async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing>;
+    /// Ends an active ticket (after payment); a no-op for one already ended.
+    async fn finish(&self, ticket: Ticket, now: Millis) -> Result<()>;
+    /// Drops no-shows and timed-out users, then admits from the front of each line.
+    async fn tick(&self, now: Millis) -> Result<TickReport>;
+    async fn stats(&self) -> Result<Vec<RoomStats>>;
+}

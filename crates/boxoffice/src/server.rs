@@ -1,0 +1,165 @@
+//! Wiring: picks the backends from the URLs given, builds the app, runs the HTTP server and the
+//! background jobs, and shuts them down gracefully.
+
+use crate::app::{App, BookingConfig};
+use crate::cli::{ServeArgs, StoreArgs};
+use crate::domain::Millis;
+use crate::queue::memory::MemoryQueue;
+use crate::queue::token::TokenSigner;
+use crate::queue::{QueueConfig, WaitingRoom};
+use crate::store::sqlite::conn::DbOptions;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{SeedSpec, Store};
+use anyhow::{bail, Context};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Option<Arc<dyn WaitingRoom>>,
+}
+
+fn sqlite_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
+    match &args.database_url {
+        None => Ok(args.data_dir.join("boxoffice.db")),
+        Some(url) => {
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                bail!("PostgreSQL (scale-out mode) is not part of this build yet; use sqlite://… or omit --database-url");
+            }
+            SqliteStore::path_from_url(url)
+                .map(Path::to_owned)
+                .with_context(|| format!("--database-url {url:?} is not a sqlite:// URL"))
+        }
+    }
+}
+
+fn open_sqlite(args: &StoreArgs) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = sqlite_path(args)?;
+    let opts = DbOptions { read_connections: args.db_pool_size.max(1), timeout: args.db_timeout, write_queue: args.db_write_queue };
+    Ok(Arc::new(SqliteStore::open(&path, opts).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?))
+}
+
+/// The store alone, for `migrate`, `seed` and `audit`. Opening applies pending migrations.
+pub fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_sqlite(args)?)
+}
+
+/// The store and the waiting room for `serve`.
+pub async fn open_backends(args: &StoreArgs, redis_url: Option<&str>, queue: QueueConfig) -> anyhow::Result<Backends> {
+    if let Some(url) = redis_url {
+        bail!("--redis-url {url:?}: the Redis waiting room (scale-out mode) is not part of this build yet");
+    }
+    let store = open_sqlite(args)?;
+    let room = MemoryQueue::open(queue, store.clone()).await.map_err(|e| anyhow::anyhow!("loading the waiting room: {e}"))?;
+    Ok(Backends { store, queue: Some(Arc::new(room)) })
+}
+
+/// The signing secret: the flag if given, else `<data-dir>/token.secret`, created once so that a
+/// restart keeps everyone's token valid.
+fn token_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &args.token_secret {
+        if s.len() < 16 {
+            bail!("--token-secret must be at least 16 characters");
+        }
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = args.store.data_dir.join("token.secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let s = existing.trim();
+        if s.len() >= 32 {
+            return Ok(s.as_bytes().to_vec());
+        }
+    }
+    std::fs::create_dir_all(&args.store.data_dir).with_context(|| format!("creating {}", args.store.data_dir.display()))?;
+    let secret: String = {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::thread_rng().gen();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    shutdown: Option<oneshot::Sender<()>>,
+    http: JoinHandle<std::io::Result<()>>,
+    jobs: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
+        let queue_cfg = QueueConfig {
+            max_active: args.max_active,
+            admission_rate: args.admission_rate,
+            claim_window: args.claim_window,
+            active_ttl: args.active_ttl,
+        };
+        if !(args.admission_rate > 0.0 && args.admission_rate.is_finite()) {
+            bail!("--admission-rate must be a positive number");
+        }
+        if args.max_active == 0 {
+            bail!("--max-active must be at least 1");
+        }
+        let secret = token_secret(&args)?;
+        let backends = open_backends(&args.store, args.redis_url.as_deref(), queue_cfg).await?;
+        if args.demo && backends.store.is_empty().await.map_err(anyhow::Error::msg)? {
+            backends.store.seed(SeedSpec::DEMO, Millis::now()).await.map_err(anyhow::Error::msg)?;
+            tracing::info!("seeded the demo concert: 3 dates x 50 seats, users 1..1000");
+        }
+        let queue = backends.queue.context("serve needs a waiting room")?;
+        let app = Arc::new(App::new(backends.store.clone(), queue.clone(), TokenSigner::new(&secret), BookingConfig { hold_ttl: args.hold_ttl }));
+        let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle());
+
+        let listener = TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        let jobs = vec![
+            crate::jobs::spawn_admission(queue, args.admission_tick),
+            crate::jobs::spawn_hold_sweeper(backends.store, args.sweep_interval),
+        ];
+        tracing::info!(%addr, "boxoffice is listening");
+        Ok(Server { addr, app, shutdown: Some(tx), http, jobs })
+    }
+
+    /// Stops taking connections, lets requests in flight finish, then stops the jobs.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.http).await;
+        for j in &self.jobs {
+            j.abort();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.http.abort();
+        for j in &self.jobs {
+            j.abort();
+        }
+    }
+}

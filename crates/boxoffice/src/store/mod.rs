@@ -1,0 +1,184 @@
+//! The system of record: the port the use cases talk to, and its backends.
+//!
+//! Every method is one use case's data step and runs in one transaction. Rules come from
+//! `domain`; a backend only loads rows, asks the domain and writes the outcome.
+
+pub mod sqlite;
+
+use crate::domain::booking::Reservation;
+use crate::domain::{
+    ConcertId, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId,
+    SeatNo, UserId,
+};
+use async_trait::async_trait;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Concert {
+    pub id: ConcertId,
+    pub title: String,
+    pub venue: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub id: ScheduleId,
+    pub concert: ConcertId,
+    pub starts_at: Millis,
+    pub seat_count: i32,
+}
+
+/// One seat as stored; `SeatStatus::effective` turns it into what a reader sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatRow {
+    pub seat_no: SeatNo,
+    pub price: Points,
+    pub sold: bool,
+    pub held_until: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub user: UserId,
+    pub schedule: ScheduleId,
+    pub seat_no: SeatNo,
+    pub now: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct PayRequest {
+    pub user: UserId,
+    pub reservation: ReservationId,
+    pub key: IdempotencyKey,
+    pub now: Millis,
+}
+
+/// The outcome of a payment; stored under its Idempotency-Key so replays return it unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub payment_id: i64,
+    pub reservation_id: i64,
+    pub amount: i64,
+    pub balance: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointsOp {
+    Charge,
+    Use,
+}
+
+impl PointsOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointsOp::Charge => "CHARGE",
+            PointsOp::Use => "USE",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PointsRequest {
+    pub user: UserId,
+    pub op: PointsOp,
+    pub amount: Points,
+    pub key: Option<IdempotencyKey>,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PointsChange {
+    pub user_id: i64,
+    pub amount: i64,
+    pub balance: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub op: String,
+    pub amount: Points,
+    pub balance_after: Points,
+    pub payment_id: Option<PaymentId>,
+    pub created_at: Millis,
+}
+
+/// What `boxoffice seed` creates.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedSpec {
+    pub users: u32,
+    pub concerts: u32,
+    pub schedules: u32,
+    pub seats: u32,
+    pub balance: i64,
+}
+
+impl SeedSpec {
+    /// The `--demo` data: one concert, 3 dates of 50 seats, users 1..=1000 with no points.
+    pub const DEMO: SeedSpec = SeedSpec {
+        users: 1000,
+        concerts: 1,
+        schedules: 3,
+        seats: 50,
+        balance: 0,
+    };
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditCheck {
+    pub name: &'static str,
+    pub ok: bool,
+    /// Offending rows, rendered as text; capped so a broken store cannot flood the report.
+    pub violations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub ok: bool,
+    pub checks: Vec<AuditCheck>,
+}
+
+impl AuditReport {
+    pub fn from_checks(checks: Vec<AuditCheck>) -> Self {
+        Self {
+            ok: checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+}
+
+/// The largest number of offending rows an audit check reports.
+pub const AUDIT_SAMPLE: usize = 50;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<()>;
+    async fn concerts(&self) -> Result<Vec<Concert>>;
+    async fn schedules(&self) -> Result<Vec<Schedule>>;
+    async fn seats(&self, schedule: ScheduleId) -> Result<Vec<SeatRow>>;
+    async fn user_exists(&self, user: UserId) -> Result<bool>;
+
+    /// Holds the seat for the user; `SEAT_UNAVAILABLE` when someone else holds or bought it.
+    async fn hold(&self, req: HoldRequest) -> Result<Reservation>;
+    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>>;
+    /// A payment already made under this key, with the reservation it paid.
+    async fn payment_replay(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Receipt>>;
+    /// Debits the points, sells the seat and confirms the reservation, all or nothing.
+    async fn pay(&self, req: PayRequest) -> Result<Receipt>;
+
+    async fn balance(&self, user: UserId) -> Result<Points>;
+    async fn move_points(&self, req: PointsRequest) -> Result<PointsChange>;
+    async fn history(&self, user: UserId, limit: u32) -> Result<Vec<LedgerEntry>>;
+
+    /// Marks holds past their time as expired and frees their seats; returns how many.
+    async fn expire_holds(&self, now: Millis) -> Result<u64>;
+
+    async fn is_empty(&self) -> Result<bool>;
+    async fn seed(&self, spec: SeedSpec, now: Millis) -> Result<()>;
+    /// Checks every invariant the store can see (and the queue's journal where it keeps one).
+    async fn audit(&self, now: Millis) -> Result<AuditReport>;
+}

@@ -1,0 +1,153 @@
+//! SQLite connections: one writer thread that runs every write in its own `BEGIN IMMEDIATE`
+//! transaction (so writes queue up instead of failing with SQLITE_BUSY), and a small pool of
+//! read-only connections used from the blocking thread pool.
+
+use crate::domain::{Error, Result};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+#[derive(Debug, Clone, Copy)]
+pub struct DbOptions {
+    pub read_connections: usize,
+    /// Longest wait for a connection or for the writer before answering 503.
+    pub timeout: Duration,
+    /// Writes allowed to wait for the writer at once; more are refused at once with 503.
+    pub write_queue: usize,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            read_connections: 4,
+            timeout: Duration::from_secs(2),
+            write_queue: 4096,
+        }
+    }
+}
+
+pub struct Db {
+    writer: SyncSender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<Semaphore>,
+    opts: DbOptions,
+    pub path: PathBuf,
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | OutOfMemory) => {
+            Error::unavailable("database", e)
+        }
+        _ => Error::internal(format!("database: {e}")),
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    Ok(())
+}
+
+impl Db {
+    pub fn open(path: &Path, opts: DbOptions) -> Result<Self> {
+        let mut writer = Connection::open(path).map_err(db_err)?;
+        writer.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        configure(&writer).map_err(db_err)?;
+        super::migrate::apply(&mut writer)?;
+
+        let mut readers = Vec::with_capacity(opts.read_connections);
+        for _ in 0..opts.read_connections.max(1) {
+            let c = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(db_err)?;
+            configure(&c).map_err(db_err)?;
+            readers.push(c);
+        }
+
+        let (tx, rx) = sync_channel::<Job>(opts.write_queue.max(1));
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&mut writer);
+                }
+            })
+            .map_err(|e| Error::internal(format!("cannot start the SQLite writer: {e}")))?;
+
+        Ok(Self {
+            writer: tx,
+            read_permits: Arc::new(Semaphore::new(readers.len())),
+            readers: Arc::new(Mutex::new(readers)),
+            opts,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the writer; commits if it returns Ok.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let run = || -> Result<T> {
+                let txn = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                let value = f(&txn)?;
+                txn.commit().map_err(db_err)?;
+                Ok(value)
+            };
+            let _ = tx.send(run());
+        });
+        match self.writer.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(Error::unavailable("database", "too many writes are waiting"))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(Error::unavailable("database", "the writer has stopped"))
+            }
+        }
+        match tokio::time::timeout(self.opts.timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::unavailable("database", "the writer dropped the request")),
+            Err(_) => Err(Error::unavailable("database", "timed out waiting for the writer")),
+        }
+    }
+
+    /// Runs `f` on a read-only connection in the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let permit = tokio::time::timeout(self.opts.timeout, self.read_permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::unavailable("database", "timed out waiting for a read connection"))?
+            .map_err(|_| Error::unavailable("database", "the read pool is closed"))?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.lock().pop().expect("a permit guarantees a free connection");
+            let result = f(&conn);
+            readers.lock().push(conn);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| Error::internal(format!("read task failed: {e}")))?
+    }
+}
