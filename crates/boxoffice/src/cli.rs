@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "boxoffice", version, about = "Concert ticketing with a virtual waiting room.",
-    long_about = "Concert ticketing with a virtual waiting room.\n\nWith no command, runs `serve --demo`: the API on 127.0.0.1:8080 with a demo concert, on a SQLite file under ./data.")]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "Concert ticketing with a virtual waiting room.",
+    long_about = "Concert ticketing with a virtual waiting room.\n\nWith no command, runs `serve --demo`: the API on 127.0.0.1:8080 with a demo concert, on a SQLite file under ./data."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

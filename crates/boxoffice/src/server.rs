@@ -39,8 +39,14 @@ fn sqlite_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
 
 fn open_sqlite(args: &StoreArgs) -> anyhow::Result<Arc<SqliteStore>> {
     let path = sqlite_path(args)?;
-    let opts = DbOptions { read_connections: args.db_pool_size.max(1), timeout: args.db_timeout, write_queue: args.db_write_queue };
-    Ok(Arc::new(SqliteStore::open(&path, opts).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?))
+    let opts = DbOptions {
+        read_connections: args.db_pool_size.max(1),
+        timeout: args.db_timeout,
+        write_queue: args.db_write_queue,
+    };
+    Ok(Arc::new(SqliteStore::open(&path, opts).map_err(|e| {
+        anyhow::anyhow!("opening {}: {e}", path.display())
+    })?))
 }
 
 /// The store alone, for `migrate`, `seed` and `audit`. Opening applies pending migrations.
@@ -49,13 +55,22 @@ pub fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The store and the waiting room for `serve`.
-pub async fn open_backends(args: &StoreArgs, redis_url: Option<&str>, queue: QueueConfig) -> anyhow::Result<Backends> {
+pub async fn open_backends(
+    args: &StoreArgs,
+    redis_url: Option<&str>,
+    queue: QueueConfig,
+) -> anyhow::Result<Backends> {
     if let Some(url) = redis_url {
         bail!("--redis-url {url:?}: the Redis waiting room (scale-out mode) is not part of this build yet");
     }
     let store = open_sqlite(args)?;
-    let room = MemoryQueue::open(queue, store.clone()).await.map_err(|e| anyhow::anyhow!("loading the waiting room: {e}"))?;
-    Ok(Backends { store, queue: Some(Arc::new(room)) })
+    let room = MemoryQueue::open(queue, store.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the waiting room: {e}"))?;
+    Ok(Backends {
+        store,
+        queue: Some(Arc::new(room)),
+    })
 }
 
 /// The signing secret: the flag if given, else `<data-dir>/token.secret`, created once so that a
@@ -74,7 +89,8 @@ fn token_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
             return Ok(s.as_bytes().to_vec());
         }
     }
-    std::fs::create_dir_all(&args.store.data_dir).with_context(|| format!("creating {}", args.store.data_dir.display()))?;
+    std::fs::create_dir_all(&args.store.data_dir)
+        .with_context(|| format!("creating {}", args.store.data_dir.display()))?;
     let secret: String = {
         use rand::Rng;
         let bytes: [u8; 32] = rand::thread_rng().gen();
@@ -117,15 +133,34 @@ impl Server {
         }
         let secret = token_secret(&args)?;
         let backends = open_backends(&args.store, args.redis_url.as_deref(), queue_cfg).await?;
-        if args.demo && backends.store.is_empty().await.map_err(anyhow::Error::msg)? {
-            backends.store.seed(SeedSpec::DEMO, Millis::now()).await.map_err(anyhow::Error::msg)?;
+        if args.demo
+            && backends
+                .store
+                .is_empty()
+                .await
+                .map_err(anyhow::Error::msg)?
+        {
+            backends
+                .store
+                .seed(SeedSpec::DEMO, Millis::now())
+                .await
+                .map_err(anyhow::Error::msg)?;
             tracing::info!("seeded the demo concert: 3 dates x 50 seats, users 1..1000");
         }
         let queue = backends.queue.context("serve needs a waiting room")?;
-        let app = Arc::new(App::new(backends.store.clone(), queue.clone(), TokenSigner::new(&secret), BookingConfig { hold_ttl: args.hold_ttl }));
+        let app = Arc::new(App::new(
+            backends.store.clone(),
+            queue.clone(),
+            TokenSigner::new(&secret),
+            BookingConfig {
+                hold_ttl: args.hold_ttl,
+            },
+        ));
         let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle());
 
-        let listener = TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+        let listener = TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("binding {}", args.bind))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let http = tokio::spawn(async move {
@@ -140,7 +175,13 @@ impl Server {
             crate::jobs::spawn_hold_sweeper(backends.store, args.sweep_interval),
         ];
         tracing::info!(%addr, "boxoffice is listening");
-        Ok(Server { addr, app, shutdown: Some(tx), http, jobs })
+        Ok(Server {
+            addr,
+            app,
+            shutdown: Some(tx),
+            http,
+            jobs,
+        })
     }
 
     /// Stops taking connections, lets requests in flight finish, then stops the jobs.

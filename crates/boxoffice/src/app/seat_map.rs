@@ -48,18 +48,32 @@ impl SeatMap {
             if let (SeatStatus::Held, Some(until)) = (status, r.held_until) {
                 valid_until = valid_until.min(until);
             }
-            views.push(SeatView { seat_no: r.seat_no.get(), price: r.price.get(), status });
+            views.push(SeatView {
+                seat_no: r.seat_no.get(),
+                price: r.price.get(),
+                status,
+            });
         }
-        let all = SeatsView { schedule_id: schedule.get(), seats: views };
+        let all = SeatsView {
+            schedule_id: schedule.get(),
+            seats: views,
+        };
         let available = SeatsView {
             schedule_id: schedule.get(),
-            seats: all.seats.iter().filter(|s| s.status == SeatStatus::Available).copied().collect(),
+            seats: all
+                .seats
+                .iter()
+                .filter(|s| s.status == SeatStatus::Available)
+                .copied()
+                .collect(),
         };
         Self {
             schedule,
             available: available.seats.len() as u32,
             all_json: Bytes::from(serde_json::to_vec(&all).expect("seat views serialise")),
-            available_json: Bytes::from(serde_json::to_vec(&available).expect("seat views serialise")),
+            available_json: Bytes::from(
+                serde_json::to_vec(&available).expect("seat views serialise"),
+            ),
             rows,
             valid_until,
         }
@@ -86,7 +100,12 @@ pub enum SeatChange {
 }
 
 impl SeatMaps {
-    pub async fn get(&self, store: &dyn Store, schedule: ScheduleId, now: Millis) -> Result<Arc<SeatMap>> {
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        schedule: ScheduleId,
+        now: Millis,
+    ) -> Result<Arc<SeatMap>> {
         let generation = {
             let slots = self.slots.read();
             let slot = slots.get(&schedule);
@@ -97,7 +116,11 @@ impl SeatMaps {
             }
             slot.map_or(0, |s| s.generation)
         };
-        let stale_rows = self.slots.read().get(&schedule).and_then(|s| s.map.as_ref().map(|m| m.rows.clone()));
+        let stale_rows = self
+            .slots
+            .read()
+            .get(&schedule)
+            .and_then(|s| s.map.as_ref().map(|m| m.rows.clone()));
         let rows = match stale_rows {
             // Only the clock moved: rebuild from the rows we have.
             Some(rows) => rows,

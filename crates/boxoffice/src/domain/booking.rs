@@ -25,7 +25,9 @@ impl ReservationStatus {
             "HELD" => Ok(Self::Held),
             "CONFIRMED" => Ok(Self::Confirmed),
             "EXPIRED" => Ok(Self::Expired),
-            other => Err(Error::internal(format!("unknown reservation status {other:?} in store"))),
+            other => Err(Error::internal(format!(
+                "unknown reservation status {other:?} in store"
+            ))),
         }
     }
 }
@@ -151,25 +153,54 @@ mod tests {
     #[test]
     fn only_the_owner_pays_a_live_hold() {
         let r = held(1, 1_000);
-        assert!(r.check_payable(UserId::from_trusted(1), Millis(999)).is_ok());
-        assert_eq!(r.check_payable(UserId::from_trusted(2), Millis(0)).unwrap_err().code, "RESERVATION_NOT_FOUND");
-        assert_eq!(r.check_payable(UserId::from_trusted(1), Millis(1_000)).unwrap_err().code, "HOLD_EXPIRED");
-        let paid = Reservation { status: ReservationStatus::Confirmed, ..r };
-        assert_eq!(paid.check_payable(UserId::from_trusted(1), Millis(0)).unwrap_err().code, "ALREADY_PAID");
+        assert!(r
+            .check_payable(UserId::from_trusted(1), Millis(999))
+            .is_ok());
+        assert_eq!(
+            r.check_payable(UserId::from_trusted(2), Millis(0))
+                .unwrap_err()
+                .code,
+            "RESERVATION_NOT_FOUND"
+        );
+        assert_eq!(
+            r.check_payable(UserId::from_trusted(1), Millis(1_000))
+                .unwrap_err()
+                .code,
+            "HOLD_EXPIRED"
+        );
+        let paid = Reservation {
+            status: ReservationStatus::Confirmed,
+            ..r
+        };
+        assert_eq!(
+            paid.check_payable(UserId::from_trusted(1), Millis(0))
+                .unwrap_err()
+                .code,
+            "ALREADY_PAID"
+        );
     }
 
     #[test]
     fn balances_never_go_negative_or_past_the_limit() {
         let p = Points::from_trusted;
         assert_eq!(debit(p(100), p(100)).unwrap(), p(0));
-        assert_eq!(debit(p(99), p(100)).unwrap_err().code, "INSUFFICIENT_POINTS");
-        assert_eq!(credit(p(Points::MAX_BALANCE), p(1)).unwrap_err().code, "BALANCE_LIMIT");
+        assert_eq!(
+            debit(p(99), p(100)).unwrap_err().code,
+            "INSUFFICIENT_POINTS"
+        );
+        assert_eq!(
+            credit(p(Points::MAX_BALANCE), p(1)).unwrap_err().code,
+            "BALANCE_LIMIT"
+        );
         assert_eq!(credit(p(1), p(2)).unwrap(), p(3));
     }
 
     #[test]
     fn replays_must_match() {
         assert!(check_replay("a", "a").is_ok());
-        assert_eq!(check_replay("a", "b").unwrap_err().code, "IDEMPOTENCY_KEY_REUSED");
+        assert_eq!(
+            check_replay("a", "b").unwrap_err().code,
+            "IDEMPOTENCY_KEY_REUSED"
+        );
     }
 }

@@ -12,6 +12,8 @@ pub enum ErrorKind {
     /// The token is valid but still waiting in line.
     Waiting,
     NotFound,
+    /// The endpoint exists but not with this method.
+    MethodNotAllowed,
     Conflict,
     /// The hold ran out.
     Gone,

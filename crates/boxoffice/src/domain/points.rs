@@ -58,7 +58,10 @@ mod tests {
         assert!(Points::amount(0).is_err());
         assert!(Points::amount(-1).is_err());
         assert!(Points::amount(Points::MAX_AMOUNT + 1).is_err());
-        assert_eq!(Points::amount(Points::MAX_AMOUNT).unwrap().get(), Points::MAX_AMOUNT);
+        assert_eq!(
+            Points::amount(Points::MAX_AMOUNT).unwrap().get(),
+            Points::MAX_AMOUNT
+        );
     }
 
     #[test]

@@ -66,6 +66,9 @@ mod tests {
         let (n, _) = admission_allowance(carry, 15.0, 0.1);
         assert_eq!(n, 2);
         let (n, _) = admission_allowance(0.0, 100.0, 60.0);
-        assert_eq!(n, 100, "a long pause must not release more than one second's worth");
+        assert_eq!(
+            n, 100,
+            "a long pause must not release more than one second's worth"
+        );
     }
 }

@@ -12,7 +12,10 @@ impl Millis {
     }
 
     pub fn plus(self, d: Duration) -> Self {
-        Millis(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+        Millis(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     pub fn rfc3339(self) -> String {

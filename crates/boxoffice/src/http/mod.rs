@@ -6,9 +6,10 @@ pub mod problem;
 pub mod routes;
 
 use crate::app::App;
+use crate::domain::error::ErrorKind;
 use crate::domain::Error;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,21 +35,40 @@ pub struct AppState {
 }
 
 pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
-    let state = AppState { app, metrics, openapi: openapi::document() };
+    let state = AppState {
+        app,
+        metrics,
+        openapi: openapi::document(),
+    };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/api/v1/queue/tokens", post(queue::join))
         .route("/api/v1/queue/status", get(queue::status))
         .route("/api/v1/concerts", get(catalog::concerts))
-        .route("/api/v1/concerts/{concert_id}/schedules", get(catalog::schedules))
+        .route(
+            "/api/v1/concerts/{concert_id}/schedules",
+            get(catalog::schedules),
+        )
         .route("/api/v1/schedules/{schedule_id}/seats", get(catalog::seats))
         .route("/api/v1/reservations", post(booking::hold))
-        .route("/api/v1/reservations/{reservation_id}", get(booking::get_reservation))
+        .route(
+            "/api/v1/reservations/{reservation_id}",
+            get(booking::get_reservation),
+        )
         .route("/api/v1/payments", post(booking::pay))
         .route("/api/v1/users/{user_id}/points", get(points::balance))
-        .route("/api/v1/users/{user_id}/points/charge", post(points::charge))
-        .route("/api/v1/users/{user_id}/points/use", post(points::use_points))
-        .route("/api/v1/users/{user_id}/points/history", get(points::history))
+        .route(
+            "/api/v1/users/{user_id}/points/charge",
+            post(points::charge),
+        )
+        .route(
+            "/api/v1/users/{user_id}/points/use",
+            post(points::use_points),
+        )
+        .route(
+            "/api/v1/users/{user_id}/points/history",
+            get(points::history),
+        )
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
@@ -57,18 +77,25 @@ pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", method = %req.method(), route, request_id = id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |m| m.as_str());
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), route, request_id = id)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError(Error::internal("handler panicked")).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError(Error::internal("handler panicked")).into_response()
+            },
+        ))
         .with_state(state)
 }
 
@@ -76,16 +103,21 @@ async fn not_found() -> ApiError {
     ApiError(Error::not_found("ROUTE_NOT_FOUND", "no such endpoint"))
 }
 
-async fn method_not_allowed() -> Response {
-    let mut res = ApiError(Error::bad_request("METHOD_NOT_ALLOWED", "this endpoint does not take that method")).into_response();
-    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    res
+async fn method_not_allowed() -> ApiError {
+    ApiError(Error::new(
+        ErrorKind::MethodNotAllowed,
+        "METHOD_NOT_ALLOWED",
+        "this endpoint does not take that method",
+    ))
 }
 
 /// Request count and latency by route template, never by raw path.
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();

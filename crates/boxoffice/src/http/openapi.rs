@@ -17,7 +17,12 @@ impl Modify for QueueTokenAuth {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "queueToken",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("queue token from POST /api/v1/queue/tokens")).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("queue token from POST /api/v1/queue/tokens"))
+                    .build(),
+            ),
         );
     }
 }
@@ -37,5 +42,9 @@ impl Modify for QueueTokenAuth {
 pub struct ApiDoc;
 
 pub fn document() -> Bytes {
-    Bytes::from(ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises"))
+    Bytes::from(
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    )
 }

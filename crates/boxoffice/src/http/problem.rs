@@ -40,6 +40,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Waiting => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Gone => StatusCode::GONE,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -55,8 +56,12 @@ impl IntoResponse for ApiError {
         let e = self.0;
         let status = status_of(e.kind);
         match e.kind {
-            ErrorKind::Internal => tracing::error!(code = e.code, detail = %e.detail, "internal error"),
-            ErrorKind::Unavailable => tracing::warn!(code = e.code, detail = %e.detail, "dependency unavailable"),
+            ErrorKind::Internal => {
+                tracing::error!(code = e.code, detail = %e.detail, "internal error")
+            }
+            ErrorKind::Unavailable => {
+                tracing::warn!(code = e.code, detail = %e.detail, "dependency unavailable")
+            }
             _ => {}
         }
         let problem = Problem {
@@ -64,7 +69,11 @@ impl IntoResponse for ApiError {
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             // Internal details stay in the log.
-            detail: if e.kind == ErrorKind::Internal { "internal error".into() } else { e.detail },
+            detail: if e.kind == ErrorKind::Internal {
+                "internal error".into()
+            } else {
+                e.detail
+            },
             code: e.code,
             position: e.waiting.map(|w| w.position),
             eta_seconds: e.waiting.map(|w| w.eta_seconds),
@@ -72,7 +81,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(secs) = e.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -31,7 +31,8 @@ impl TokenSigner {
     }
 
     pub fn verify(&self, token: &str) -> Result<Ticket> {
-        let invalid = || Error::unauthorized("TOKEN_INVALID", "the queue token is malformed or forged");
+        let invalid =
+            || Error::unauthorized("TOKEN_INVALID", "the queue token is malformed or forged");
         let rest = token.strip_prefix(PREFIX).ok_or_else(invalid)?;
         let (payload_b64, tag_b64) = rest.split_once('.').ok_or_else(invalid)?;
         let payload = B64.decode(payload_b64).map_err(|_| invalid())?;
@@ -89,7 +90,10 @@ mod tests {
         let token = s.sign(&ticket());
         assert!(TokenSigner::new(b"other").verify(&token).is_err());
         // Swap in another user's payload under the original tag.
-        let other = Ticket { user: UserId::parse(43).unwrap(), ..ticket() };
+        let other = Ticket {
+            user: UserId::parse(43).unwrap(),
+            ..ticket()
+        };
         let forged_payload = TokenSigner::new(b"x").sign(&other);
         let (_, tag) = token.rsplit_once('.').unwrap();
         let (head, _) = forged_payload.rsplit_once('.').unwrap();

@@ -60,7 +60,11 @@ impl ReservationView {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "SEAT_UNAVAILABLE", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn hold(State(s): State<AppState>, Bearer(ticket): Bearer, ApiJson(req): ApiJson<HoldRequest>) -> ApiResult<(StatusCode, Json<ReservationView>)> {
+pub async fn hold(
+    State(s): State<AppState>,
+    Bearer(ticket): Bearer,
+    ApiJson(req): ApiJson<HoldRequest>,
+) -> ApiResult<(StatusCode, Json<ReservationView>)> {
     let schedule = ScheduleId::parse(req.schedule_id)?;
     let seat = SeatNo::parse(&req.seat_no)?;
     let r = s.app.hold(ticket, schedule, seat).await?;
@@ -74,7 +78,11 @@ pub async fn hold(State(s): State<AppState>, Bearer(ticket): Bearer, ApiJson(req
         (status = 200, body = ReservationView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get_reservation(State(s): State<AppState>, Bearer(ticket): Bearer, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<ReservationView>> {
+pub async fn get_reservation(
+    State(s): State<AppState>,
+    Bearer(ticket): Bearer,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<ReservationView>> {
     let r = s.app.reservation(ticket, ReservationId::parse(id)?).await?;
     Ok(Json(ReservationView::of(r)))
 }
@@ -96,8 +104,18 @@ pub struct PayRequest {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "ALREADY_PAID, INSUFFICIENT_POINTS, IDEMPOTENCY_KEY_REUSED", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "HOLD_EXPIRED", body = Problem, content_type = "application/problem+json")))]
-pub async fn pay(State(s): State<AppState>, Bearer(ticket): Bearer, IdemKey(key): IdemKey, ApiJson(req): ApiJson<PayRequest>) -> ApiResult<(StatusCode, Json<Receipt>)> {
-    let key = key.ok_or_else(|| Error::bad_request("IDEMPOTENCY_KEY_REQUIRED", "payments need an Idempotency-Key header"))?;
+pub async fn pay(
+    State(s): State<AppState>,
+    Bearer(ticket): Bearer,
+    IdemKey(key): IdemKey,
+    ApiJson(req): ApiJson<PayRequest>,
+) -> ApiResult<(StatusCode, Json<Receipt>)> {
+    let key = key.ok_or_else(|| {
+        Error::bad_request(
+            "IDEMPOTENCY_KEY_REQUIRED",
+            "payments need an Idempotency-Key header",
+        )
+    })?;
     let reservation = ReservationId::parse(req.reservation_id)?;
     let receipt = s.app.pay(ticket, reservation, key).await?;
     Ok((StatusCode::CREATED, Json(receipt)))

@@ -1,10 +1,10 @@
 //! Concerts, their dates and seats.
 
+use crate::app::seat_map::SeatsView;
 use crate::domain::{ConcertId, Error, ScheduleId};
 use crate::http::extract::{ApiPath, ApiQuery, Bearer};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
-use crate::app::seat_map::SeatsView;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -50,7 +50,11 @@ pub async fn concerts(State(s): State<AppState>) -> ApiResult<Json<ConcertsRespo
     Ok(Json(ConcertsResponse {
         concerts: concerts
             .into_iter()
-            .map(|c| ConcertView { concert_id: c.id.get(), title: c.title, venue: c.venue })
+            .map(|c| ConcertView {
+                concert_id: c.id.get(),
+                title: c.title,
+                venue: c.venue,
+            })
             .collect(),
     }))
 }
@@ -63,7 +67,11 @@ pub async fn concerts(State(s): State<AppState>) -> ApiResult<Json<ConcertsRespo
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "still waiting", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn schedules(State(s): State<AppState>, Bearer(ticket): Bearer, ApiPath(concert): ApiPath<i64>) -> ApiResult<Json<SchedulesResponse>> {
+pub async fn schedules(
+    State(s): State<AppState>,
+    Bearer(ticket): Bearer,
+    ApiPath(concert): ApiPath<i64>,
+) -> ApiResult<Json<SchedulesResponse>> {
     let concert = ConcertId::parse(concert)?;
     let list = s.app.schedules(ticket, concert).await?;
     Ok(Json(SchedulesResponse {
@@ -106,10 +114,18 @@ pub async fn seats(
         None => false,
         Some("AVAILABLE") => true,
         Some(other) => {
-            return Err(Error::bad_request("INVALID_QUERY", format!("status filter must be AVAILABLE, got {other:?}")).into())
+            return Err(Error::bad_request(
+                "INVALID_QUERY",
+                format!("status filter must be AVAILABLE, got {other:?}"),
+            )
+            .into())
         }
     };
     let map = s.app.seats(ticket, ScheduleId::parse(schedule)?).await?;
-    let body = if only_available { map.available_json.clone() } else { map.all_json.clone() };
+    let body = if only_available {
+        map.available_json.clone()
+    } else {
+        map.all_json.clone()
+    };
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

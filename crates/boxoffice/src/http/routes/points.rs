@@ -51,13 +51,25 @@ pub struct HistoryQuery {
 /// A user's balance.
 #[utoipa::path(get, path = "/api/v1/users/{userId}/points", tag = "points", params(("userId" = i64, Path)),
     responses((status = 200, body = BalanceView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn balance(State(s): State<AppState>, ApiPath(user): ApiPath<i64>) -> ApiResult<Json<BalanceView>> {
+pub async fn balance(
+    State(s): State<AppState>,
+    ApiPath(user): ApiPath<i64>,
+) -> ApiResult<Json<BalanceView>> {
     let user = UserId::parse(user)?;
     let b = s.app.balance(user).await?;
-    Ok(Json(BalanceView { user_id: user.get(), balance: b.get() }))
+    Ok(Json(BalanceView {
+        user_id: user.get(),
+        balance: b.get(),
+    }))
 }
 
-async fn move_points(s: AppState, user: i64, op: PointsOp, key: IdemKey, req: AmountRequest) -> ApiResult<Json<PointsChange>> {
+async fn move_points(
+    s: AppState,
+    user: i64,
+    op: PointsOp,
+    key: IdemKey,
+    req: AmountRequest,
+) -> ApiResult<Json<PointsChange>> {
     let user = UserId::parse(user)?;
     let amount = Points::amount_from_json(&req.amount)?;
     Ok(Json(s.app.move_points(user, op, amount, key.0).await?))
@@ -72,7 +84,12 @@ async fn move_points(s: AppState, user: i64, op: PointsOp, key: IdemKey, req: Am
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "BALANCE_LIMIT, IDEMPOTENCY_KEY_REUSED", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "INVALID_AMOUNT", body = Problem, content_type = "application/problem+json")))]
-pub async fn charge(State(s): State<AppState>, ApiPath(user): ApiPath<i64>, key: IdemKey, ApiJson(req): ApiJson<AmountRequest>) -> ApiResult<Json<PointsChange>> {
+pub async fn charge(
+    State(s): State<AppState>,
+    ApiPath(user): ApiPath<i64>,
+    key: IdemKey,
+    ApiJson(req): ApiJson<AmountRequest>,
+) -> ApiResult<Json<PointsChange>> {
     move_points(s, user, PointsOp::Charge, key, req).await
 }
 
@@ -84,14 +101,23 @@ pub async fn charge(State(s): State<AppState>, ApiPath(user): ApiPath<i64>, key:
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "INSUFFICIENT_POINTS", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn use_points(State(s): State<AppState>, ApiPath(user): ApiPath<i64>, key: IdemKey, ApiJson(req): ApiJson<AmountRequest>) -> ApiResult<Json<PointsChange>> {
+pub async fn use_points(
+    State(s): State<AppState>,
+    ApiPath(user): ApiPath<i64>,
+    key: IdemKey,
+    ApiJson(req): ApiJson<AmountRequest>,
+) -> ApiResult<Json<PointsChange>> {
     move_points(s, user, PointsOp::Use, key, req).await
 }
 
 /// The ledger, newest first.
 #[utoipa::path(get, path = "/api/v1/users/{userId}/points/history", tag = "points", params(("userId" = i64, Path), HistoryQuery),
     responses((status = 200, body = HistoryView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn history(State(s): State<AppState>, ApiPath(user): ApiPath<i64>, ApiQuery(q): ApiQuery<HistoryQuery>) -> ApiResult<Json<HistoryView>> {
+pub async fn history(
+    State(s): State<AppState>,
+    ApiPath(user): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<HistoryView>> {
     let user = UserId::parse(user)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let entries = s.app.history(user, limit).await?;

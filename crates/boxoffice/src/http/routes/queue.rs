@@ -47,16 +47,35 @@ pub struct TokenResponse {
 
 fn view(s: Standing) -> (StatusResponse, Option<u64>) {
     match s {
-        Standing::Waiting { position, eta_seconds, retry_after } => (
-            StatusResponse { status: QueueStatus::Waiting, position: Some(position), eta_seconds: Some(eta_seconds), active_until: None },
+        Standing::Waiting {
+            position,
+            eta_seconds,
+            retry_after,
+        } => (
+            StatusResponse {
+                status: QueueStatus::Waiting,
+                position: Some(position),
+                eta_seconds: Some(eta_seconds),
+                active_until: None,
+            },
             Some(retry_after),
         ),
         Standing::Active { until } => (
-            StatusResponse { status: QueueStatus::Active, position: None, eta_seconds: Some(0), active_until: Some(until.rfc3339()) },
+            StatusResponse {
+                status: QueueStatus::Active,
+                position: None,
+                eta_seconds: Some(0),
+                active_until: Some(until.rfc3339()),
+            },
             None,
         ),
         Standing::Expired => (
-            StatusResponse { status: QueueStatus::Expired, position: None, eta_seconds: None, active_until: None },
+            StatusResponse {
+                status: QueueStatus::Expired,
+                position: None,
+                eta_seconds: None,
+                active_until: None,
+            },
             None,
         ),
     }
@@ -79,13 +98,24 @@ fn retry_header(retry: Option<u64>) -> HeaderMap {
         (status = 404, description = "unknown user or concert", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
-pub async fn join(State(s): State<AppState>, ApiJson(req): ApiJson<JoinRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<TokenResponse>)> {
+pub async fn join(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<JoinRequest>,
+) -> ApiResult<(StatusCode, HeaderMap, Json<TokenResponse>)> {
     let user = UserId::parse(req.user_id)?;
     let concert = ConcertId::parse(req.concert_id)?;
     let (joined, token) = s.app.join(concert, user).await?;
     let (standing, retry) = view(joined.standing);
-    let code = if joined.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((code, retry_header(retry), Json(TokenResponse { token, standing })))
+    let code = if joined.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        code,
+        retry_header(retry),
+        Json(TokenResponse { token, standing }),
+    ))
 }
 
 /// Where the token stands. While waiting, `Retry-After` says when to ask again.
@@ -94,7 +124,10 @@ pub async fn join(State(s): State<AppState>, ApiJson(req): ApiJson<JoinRequest>)
         (status = 200, body = StatusResponse),
         (status = 401, description = "missing or forged token", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
-pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
+pub async fn status(
+    State(s): State<AppState>,
+    Bearer(ticket): Bearer,
+) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
     let (body, retry) = view(s.app.standing(ticket).await?);
     Ok((retry_header(retry), Json(body)))
 }

@@ -43,9 +43,9 @@ pub struct Db {
 pub(crate) fn db_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | OutOfMemory) => {
-            Error::unavailable("database", e)
-        }
+        Some(
+            DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | OutOfMemory,
+        ) => Error::unavailable("database", e),
         _ => Error::internal(format!("database: {e}")),
     }
 }
@@ -61,7 +61,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 impl Db {
     pub fn open(path: &Path, opts: DbOptions) -> Result<Self> {
         let mut writer = Connection::open(path).map_err(db_err)?;
-        writer.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
         configure(&writer).map_err(db_err)?;
         super::migrate::apply(&mut writer)?;
 
@@ -69,7 +71,9 @@ impl Db {
         for _ in 0..opts.read_connections.max(1) {
             let c = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )
             .map_err(db_err)?;
             configure(&c).map_err(db_err)?;
@@ -116,7 +120,10 @@ impl Db {
         match self.writer.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                return Err(Error::unavailable("database", "too many writes are waiting"))
+                return Err(Error::unavailable(
+                    "database",
+                    "too many writes are waiting",
+                ))
             }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(Error::unavailable("database", "the writer has stopped"))
@@ -124,8 +131,14 @@ impl Db {
         }
         match tokio::time::timeout(self.opts.timeout, rx).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Error::unavailable("database", "the writer dropped the request")),
-            Err(_) => Err(Error::unavailable("database", "timed out waiting for the writer")),
+            Ok(Err(_)) => Err(Error::unavailable(
+                "database",
+                "the writer dropped the request",
+            )),
+            Err(_) => Err(Error::unavailable(
+                "database",
+                "timed out waiting for the writer",
+            )),
         }
     }
 
@@ -135,13 +148,19 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let permit = tokio::time::timeout(self.opts.timeout, self.read_permits.clone().acquire_owned())
-            .await
-            .map_err(|_| Error::unavailable("database", "timed out waiting for a read connection"))?
-            .map_err(|_| Error::unavailable("database", "the read pool is closed"))?;
+        let permit =
+            tokio::time::timeout(self.opts.timeout, self.read_permits.clone().acquire_owned())
+                .await
+                .map_err(|_| {
+                    Error::unavailable("database", "timed out waiting for a read connection")
+                })?
+                .map_err(|_| Error::unavailable("database", "the read pool is closed"))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = readers.lock().pop().expect("a permit guarantees a free connection");
+            let conn = readers
+                .lock()
+                .pop()
+                .expect("a permit guarantees a free connection");
             let result = f(&conn);
             readers.lock().push(conn);
             drop(permit);

@@ -97,15 +97,23 @@ impl QueueJournal for SqliteStore {
     async fn claimed(&self, concert: ConcertId, seq: u64, at: Millis) -> Result<()> {
         self.db
             .write(move |t| {
-                t.prepare_cached("UPDATE queue_entries SET claimed_at = ?3 WHERE concert_id = ?1 AND seq = ?2")
-                    .and_then(|mut s| s.execute(params![concert.get(), seq as i64, at.0]))
-                    .map_err(db_err)?;
+                t.prepare_cached(
+                    "UPDATE queue_entries SET claimed_at = ?3 WHERE concert_id = ?1 AND seq = ?2",
+                )
+                .and_then(|mut s| s.execute(params![concert.get(), seq as i64, at.0]))
+                .map_err(db_err)?;
                 Ok(())
             })
             .await
     }
 
-    async fn ended(&self, concert: ConcertId, seqs: Vec<u64>, why: EndReason, at: Millis) -> Result<()> {
+    async fn ended(
+        &self,
+        concert: ConcertId,
+        seqs: Vec<u64>,
+        why: EndReason,
+        at: Millis,
+    ) -> Result<()> {
         self.db
             .write(move |t| {
                 let mut s = t

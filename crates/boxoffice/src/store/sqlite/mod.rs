@@ -7,8 +7,8 @@ pub mod migrate;
 mod seed;
 
 use super::{
-    AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
-    Receipt, Schedule, SeatRow, SeedSpec, Store,
+    AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp,
+    PointsRequest, Receipt, Schedule, SeatRow, SeedSpec, Store,
 };
 use crate::domain::booking::{self, Reservation, ReservationStatus};
 use crate::domain::{
@@ -32,12 +32,16 @@ impl SqliteStore {
                 Error::unavailable("database", format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        Ok(Self { db: Db::open(path, opts)? })
+        Ok(Self {
+            db: Db::open(path, opts)?,
+        })
     }
 
     /// The file behind a `sqlite://` URL: `sqlite://data/x.db`, `sqlite:///abs/x.db`, `sqlite:x.db`.
     pub fn path_from_url(url: &str) -> Option<&Path> {
-        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
         let rest = rest.split('?').next().unwrap_or(rest);
         (!rest.is_empty()).then(|| Path::new(rest))
     }
@@ -62,9 +66,11 @@ const RESERVATION_COLS: &str =
     "id, user_id, schedule_id, seat_no, price, status, created_at, expires_at, payment_id";
 
 fn load_reservation(conn: &Connection, id: ReservationId) -> Result<Option<Reservation>> {
-    conn.prepare_cached(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE id = ?1"))
-        .and_then(|mut s| s.query_row([id.get()], reservation_from_row).optional())
-        .map_err(db_err)
+    conn.prepare_cached(&format!(
+        "SELECT {RESERVATION_COLS} FROM reservations WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id.get()], reservation_from_row).optional())
+    .map_err(db_err)
 }
 
 fn load_balance(conn: &Connection, user: UserId) -> Result<Points> {
@@ -76,16 +82,33 @@ fn load_balance(conn: &Connection, user: UserId) -> Result<Points> {
 }
 
 /// The stored request and response of an idempotent call, if the key was used before.
-fn idempotent_replay(conn: &Connection, user: UserId, scope: &str, key: &str) -> Result<Option<(String, String)>> {
-    conn.prepare_cached("SELECT request, response FROM idempotency WHERE user_id = ?1 AND scope = ?2 AND key = ?3")
-        .and_then(|mut s| {
-            s.query_row(params![user.get(), scope, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+fn idempotent_replay(
+    conn: &Connection,
+    user: UserId,
+    scope: &str,
+    key: &str,
+) -> Result<Option<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT request, response FROM idempotency WHERE user_id = ?1 AND scope = ?2 AND key = ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![user.get(), scope, key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
         })
-        .map_err(db_err)
+        .optional()
+    })
+    .map_err(db_err)
 }
 
-fn remember(conn: &Connection, user: UserId, scope: &str, key: &str, request: &str, response: &impl serde::Serialize, now: Millis) -> Result<()> {
+fn remember(
+    conn: &Connection,
+    user: UserId,
+    scope: &str,
+    key: &str,
+    request: &str,
+    response: &impl serde::Serialize,
+    now: Millis,
+) -> Result<()> {
     let body = serde_json::to_string(response).map_err(|e| Error::internal(e.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO idempotency (user_id, scope, key, request, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -96,15 +119,22 @@ fn remember(conn: &Connection, user: UserId, scope: &str, key: &str, request: &s
 }
 
 fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| Error::internal(format!("stored idempotent response: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| Error::internal(format!("stored idempotent response: {e}")))
 }
 
-fn write_ledger(conn: &Connection, user: UserId, op: PointsOp, amount: Points, after: Points, payment: Option<i64>, now: Millis) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE users SET balance = ?2 WHERE id = ?1",
-    )
-    .and_then(|mut s| s.execute(params![user.get(), after.get()]))
-    .map_err(db_err)?;
+fn write_ledger(
+    conn: &Connection,
+    user: UserId,
+    op: PointsOp,
+    amount: Points,
+    after: Points,
+    payment: Option<i64>,
+    now: Millis,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE users SET balance = ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![user.get(), after.get()]))
+        .map_err(db_err)?;
     conn.prepare_cached(
         "INSERT INTO point_ledger (user_id, kind, amount, balance_after, payment_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
@@ -124,10 +154,16 @@ impl Store for SqliteStore {
     async fn concerts(&self) -> Result<Vec<Concert>> {
         self.db
             .read(|c| {
-                let mut s = c.prepare_cached("SELECT id, title, venue FROM concerts ORDER BY id").map_err(db_err)?;
+                let mut s = c
+                    .prepare_cached("SELECT id, title, venue FROM concerts ORDER BY id")
+                    .map_err(db_err)?;
                 let rows = s
                     .query_map([], |r| {
-                        Ok(Concert { id: ConcertId::from_trusted(r.get(0)?), title: r.get(1)?, venue: r.get(2)? })
+                        Ok(Concert {
+                            id: ConcertId::from_trusted(r.get(0)?),
+                            title: r.get(1)?,
+                            venue: r.get(2)?,
+                        })
                     })
                     .and_then(|rows| rows.collect())
                     .map_err(db_err)?;
@@ -333,7 +369,9 @@ impl Store for SqliteStore {
                 let scope = req.op.as_str();
                 let request = req.amount.get().to_string();
                 if let Some(key) = &req.key {
-                    if let Some((stored, response)) = idempotent_replay(t, req.user, scope, key.as_str())? {
+                    if let Some((stored, response)) =
+                        idempotent_replay(t, req.user, scope, key.as_str())?
+                    {
                         booking::check_replay(&stored, &request)?;
                         return parse_stored(&response);
                     }
@@ -344,7 +382,11 @@ impl Store for SqliteStore {
                     PointsOp::Use => booking::debit(before, req.amount)?,
                 };
                 write_ledger(t, req.user, req.op, req.amount, after, None, req.now)?;
-                let change = PointsChange { user_id: req.user.get(), amount: req.amount.get(), balance: after.get() };
+                let change = PointsChange {
+                    user_id: req.user.get(),
+                    amount: req.amount.get(),
+                    balance: after.get(),
+                };
                 if let Some(key) = &req.key {
                     remember(t, req.user, scope, key.as_str(), &request, &change, req.now)?;
                 }

@@ -9,9 +9,11 @@ use rusqlite::{params, Transaction};
 
 pub fn seed(t: &Transaction, spec: SeedSpec, now: Millis) -> Result<()> {
     let (users, concerts): (i64, i64) = t
-        .query_row("SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM concerts)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM concerts)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(db_err)?;
     if users > 0 || concerts > 0 {
         return Err(Error::conflict(
@@ -20,7 +22,9 @@ pub fn seed(t: &Transaction, spec: SeedSpec, now: Millis) -> Result<()> {
         ));
     }
     {
-        let mut user = t.prepare("INSERT INTO users (id, balance) VALUES (?1, ?2)").map_err(db_err)?;
+        let mut user = t
+            .prepare("INSERT INTO users (id, balance) VALUES (?1, ?2)")
+            .map_err(db_err)?;
         let mut ledger = t
             .prepare(
                 "INSERT INTO point_ledger (user_id, kind, amount, balance_after, created_at) VALUES (?1, 'CHARGE', ?2, ?2, ?3)",
@@ -30,13 +34,19 @@ pub fn seed(t: &Transaction, spec: SeedSpec, now: Millis) -> Result<()> {
             user.execute(params![id, spec.balance]).map_err(db_err)?;
             // A starting balance is a charge like any other, so balance = ledger sum holds from the start.
             if spec.balance > 0 {
-                ledger.execute(params![id, spec.balance, now.0]).map_err(db_err)?;
+                ledger
+                    .execute(params![id, spec.balance, now.0])
+                    .map_err(db_err)?;
             }
         }
     }
-    let mut concert = t.prepare("INSERT INTO concerts (id, title, venue) VALUES (?1, ?2, ?3)").map_err(db_err)?;
+    let mut concert = t
+        .prepare("INSERT INTO concerts (id, title, venue) VALUES (?1, ?2, ?3)")
+        .map_err(db_err)?;
     let mut schedule = t
-        .prepare("INSERT INTO schedules (id, concert_id, starts_at, seat_count) VALUES (?1, ?2, ?3, ?4)")
+        .prepare(
+            "INSERT INTO schedules (id, concert_id, starts_at, seat_count) VALUES (?1, ?2, ?3, ?4)",
+        )
         .map_err(db_err)?;
     let mut seat = t
         .prepare("INSERT INTO seats (schedule_id, seat_no, price) VALUES (?1, ?2, ?3)")
@@ -55,7 +65,8 @@ pub fn seed(t: &Transaction, spec: SeedSpec, now: Millis) -> Result<()> {
                 .execute(params![schedule_id, c, starts, spec.seats])
                 .map_err(db_err)?;
             for n in 1..=spec.seats as i32 {
-                seat.execute(params![schedule_id, n, seeded_price(n).get()]).map_err(db_err)?;
+                seat.execute(params![schedule_id, n, seeded_price(n).get()])
+                    .map_err(db_err)?;
             }
         }
     }

@@ -1,0 +1,45 @@
+//! The conformance suite: every API, rule, concurrency and bad-input test, written once and run
+//! against each backend by `conformance!`.
+
+mod support;
+
+mod bad_input;
+mod booking;
+mod points;
+mod queue;
+
+pub use support::{Backend, Opts, TestApp};
+
+/// Runs each listed `async fn(Backend)` once per backend, as its own test.
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::$module::$name(crate::Backend::Embedded).await
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    booking::full_purchase_sells_the_seat_and_ends_the_token,
+    booking::two_hundred_users_race_for_one_seat,
+    booking::payment_with_one_key_twenty_times_debits_once,
+    booking::payment_with_twenty_keys_sells_once,
+    booking::expired_hold_frees_the_seat_before_the_sweeper,
+    booking::sweeper_marks_expired_holds,
+    points::concurrent_charges_and_uses_keep_the_ledger_exact,
+    points::charge_with_idempotency_key_applies_once,
+    queue::thousand_joins_get_positions_one_to_thousand,
+    queue::admission_respects_max_active_and_drops_no_shows,
+    queue::restart_keeps_places_and_active_users,
+    bad_input::malformed_bodies_are_400_and_change_nothing,
+    bad_input::invalid_values_are_422,
+    bad_input::unknown_ids_are_404,
+    bad_input::tokens_missing_forged_expired_or_for_another_concert_are_401,
+    bad_input::waiting_token_on_booking_endpoint_is_403_with_position,
+    bad_input::oversized_body_is_413,
+);
