@@ -77,6 +77,7 @@ pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_large_bodies))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -109,6 +110,26 @@ async fn method_not_allowed() -> ApiError {
         "METHOD_NOT_ALLOWED",
         "this endpoint does not take that method",
     ))
+}
+
+/// Refuses a declared oversized body before reading any of it (and before `100 Continue`), so a
+/// client never streams megabytes only to be cut off. Bodies without a length are capped by
+/// `DefaultBodyLimit` as they are read.
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ApiError(Error::new(
+            ErrorKind::PayloadTooLarge,
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ))
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Request count and latency by route template, never by raw path.

@@ -1,0 +1,143 @@
+//! The binary's commands, run as a user would run them.
+
+use std::process::Command;
+
+fn boxoffice(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(args)
+        .env_remove("BOXOFFICE_DATABASE_URL")
+        .output()
+        .expect("runs")
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn help_explains_every_command_and_its_environment_variables() {
+    let top = text(&boxoffice(&["--help"]));
+    for cmd in ["serve", "migrate", "seed", "audit"] {
+        assert!(top.contains(cmd), "--help lists {cmd}: {top}");
+    }
+    let serve = text(&boxoffice(&["serve", "--help"]));
+    for flag in [
+        "--bind",
+        "--data-dir",
+        "--database-url",
+        "--redis-url",
+        "--demo",
+        "--max-active",
+        "--admission-rate",
+        "--claim-window",
+        "--active-ttl",
+        "--hold-ttl",
+        "--token-secret",
+        "--db-pool-size",
+        "--db-timeout",
+        "--log-format",
+    ] {
+        assert!(serve.contains(flag), "serve --help explains {flag}");
+        let var = format!(
+            "BOXOFFICE_{}",
+            flag.trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase()
+        );
+        assert!(serve.contains(&var), "serve --help names {var}");
+    }
+    let seed = text(&boxoffice(&["seed", "--help"]));
+    for flag in [
+        "--users",
+        "--concerts",
+        "--schedules",
+        "--seats",
+        "--balance",
+    ] {
+        assert!(seed.contains(flag), "seed --help explains {flag}");
+    }
+}
+
+#[test]
+fn seed_refuses_a_second_run_and_audit_reports_clean_then_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let first = boxoffice(&[
+        "seed",
+        "--data-dir",
+        d,
+        "--users",
+        "100000",
+        "--concerts",
+        "2",
+        "--schedules",
+        "2",
+        "--seats",
+        "100",
+        "--balance",
+        "5000",
+    ]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("seeded 100000 users"));
+    let second = boxoffice(&["seed", "--data-dir", d, "--users", "10"]);
+    assert_eq!(
+        second.status.code(),
+        Some(3),
+        "a second seed is refused: {}",
+        text(&second)
+    );
+    assert!(text(&second).contains("refused"));
+
+    let clean = boxoffice(&["audit", "--data-dir", d]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    let report: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+
+    // Break two invariants behind the service's back; the audit must name both.
+    let db = rusqlite::Connection::open(dir.path().join("boxoffice.db")).unwrap();
+    db.execute("UPDATE users SET balance = balance + 1 WHERE id = 7", [])
+        .unwrap();
+    db.execute(
+        "UPDATE seats SET status = 'SOLD' WHERE schedule_id = 1 AND seat_no = 4",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = dir.path().join("audit.json");
+    let broken = boxoffice(&["audit", "--data-dir", d, "--output", out.to_str().unwrap()]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    assert_eq!(report["ok"], false);
+    let failed: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        failed.contains(&"balance_equals_ledger_and_is_not_negative".to_owned()),
+        "{failed:?}"
+    );
+    assert!(
+        failed.contains(&"sold_seat_has_one_completed_payment".to_owned()),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_schema_and_refuses_unknown_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/x.db", dir.path().display());
+    let ok = boxoffice(&["migrate", "--database-url", &url]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(dir.path().join("x.db").exists());
+    let bad = boxoffice(&["migrate", "--database-url", "mysql://nope"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("not a sqlite:// URL"), "{}", text(&bad));
+}
