@@ -174,7 +174,6 @@ impl App {
                     SeatChange::Held {
                         until: r.expires_at,
                     },
-                    now,
                 );
                 metrics::counter!("boxoffice_holds_created_total").increment(1);
                 Ok(r)
@@ -235,7 +234,7 @@ impl App {
             })
             .await?;
         self.seats
-            .apply(r.schedule, r.seat_no, SeatChange::Sold, now);
+            .apply(r.schedule, r.seat_no, SeatChange::Sold);
         metrics::counter!("boxoffice_payments_total").increment(1);
         metrics::counter!("boxoffice_points_used_total").increment(receipt.amount as u64);
         self.queue.finish(ticket, now).await?;

@@ -15,7 +15,6 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct SeatMap {
     pub schedule: ScheduleId,
-    rows: Vec<SeatRow>,
     pub available: u32,
     /// The JSON body of `GET /schedules/{id}/seats` and of its `?status=AVAILABLE` variant.
     pub all_json: Bytes,
@@ -41,9 +40,10 @@ pub struct SeatsView {
 
 impl SeatMap {
     fn build(schedule: ScheduleId, rows: Vec<SeatRow>, now: Millis) -> Self {
+        let rows = &rows;
         let mut views = Vec::with_capacity(rows.len());
         let mut valid_until = Millis(i64::MAX);
-        for r in &rows {
+        for r in rows {
             let status = SeatStatus::effective(r.sold, r.held_until, now);
             if let (SeatStatus::Held, Some(until)) = (status, r.held_until) {
                 valid_until = valid_until.min(until);
@@ -74,7 +74,6 @@ impl SeatMap {
             available_json: Bytes::from(
                 serde_json::to_vec(&available).expect("seat views serialise"),
             ),
-            rows,
             valid_until,
         }
     }
@@ -84,7 +83,11 @@ impl SeatMap {
 struct Slot {
     /// Bumped by every write, so a load that raced with a write does not overwrite its patch.
     generation: u64,
-    map: Option<Arc<SeatMap>>,
+    /// The stored rows as this process last knew them, patched by its own writes.
+    rows: Option<Arc<Vec<SeatRow>>>,
+    /// The answers built from `rows`; dropped by a write and rebuilt by the next read, so a burst
+    /// of writes costs one rebuild, not one per write.
+    built: Option<Arc<SeatMap>>,
 }
 
 #[derive(Default)]
@@ -100,49 +103,42 @@ pub enum SeatChange {
 }
 
 impl SeatMaps {
-    pub async fn get(
-        &self,
-        store: &dyn Store,
-        schedule: ScheduleId,
-        now: Millis,
-    ) -> Result<Arc<SeatMap>> {
-        let generation = {
+    pub async fn get(&self, store: &dyn Store, schedule: ScheduleId, now: Millis) -> Result<Arc<SeatMap>> {
+        let (generation, rows) = {
             let slots = self.slots.read();
-            let slot = slots.get(&schedule);
-            if let Some(map) = slot.and_then(|s| s.map.as_ref()) {
-                if now < map.valid_until {
-                    return Ok(map.clone());
+            match slots.get(&schedule) {
+                Some(slot) => {
+                    if let Some(map) = slot.built.as_ref().filter(|m| now < m.valid_until) {
+                        return Ok(map.clone());
+                    }
+                    (slot.generation, slot.rows.clone())
                 }
+                None => (0, None),
             }
-            slot.map_or(0, |s| s.generation)
         };
-        let stale_rows = self
-            .slots
-            .read()
-            .get(&schedule)
-            .and_then(|s| s.map.as_ref().map(|m| m.rows.clone()));
-        let rows = match stale_rows {
-            // Only the clock moved: rebuild from the rows we have.
+        let rows = match rows {
+            // Only the clock moved, or a write of ours patched the rows: no query needed.
             Some(rows) => rows,
-            None => store.seats(schedule).await?,
+            None => Arc::new(store.seats(schedule).await?),
         };
-        let map = Arc::new(SeatMap::build(schedule, rows, now));
+        let map = Arc::new(SeatMap::build(schedule, rows.as_ref().clone(), now));
         let mut slots = self.slots.write();
         let slot = slots.entry(schedule).or_default();
         if slot.generation == generation {
-            slot.map = Some(map.clone());
+            slot.rows = Some(rows);
+            slot.built = Some(map.clone());
         }
         Ok(map)
     }
 
-    /// Applies a committed write to the snapshot (if one is loaded).
-    pub fn apply(&self, schedule: ScheduleId, seat: SeatNo, change: SeatChange, now: Millis) {
+    /// Applies a committed write to the rows (if loaded); the answers are rebuilt on the next read.
+    pub fn apply(&self, schedule: ScheduleId, seat: SeatNo, change: SeatChange) {
         let mut slots = self.slots.write();
         let slot = slots.entry(schedule).or_default();
         slot.generation += 1;
-        let Some(old) = slot.map.take() else { return };
-        let mut rows = old.rows.clone();
-        if let Some(row) = rows.iter_mut().find(|r| r.seat_no == seat) {
+        slot.built = None;
+        let Some(rows) = slot.rows.as_mut() else { return };
+        if let Some(row) = Arc::make_mut(rows).iter_mut().find(|r| r.seat_no == seat) {
             match change {
                 SeatChange::Held { until } => row.held_until = Some(until),
                 SeatChange::Sold => {
@@ -151,7 +147,6 @@ impl SeatMaps {
                 }
             }
         }
-        slot.map = Some(Arc::new(SeatMap::build(schedule, rows, now)));
     }
 
     /// Drops a snapshot so the next read loads it from the store.
@@ -159,6 +154,7 @@ impl SeatMaps {
         let mut slots = self.slots.write();
         let slot = slots.entry(schedule).or_default();
         slot.generation += 1;
-        slot.map = None;
+        slot.rows = None;
+        slot.built = None;
     }
 }
