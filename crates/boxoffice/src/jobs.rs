@@ -17,22 +17,17 @@ pub fn spawn_admission(queue: Arc<dyn WaitingRoom>, every: Duration) -> JoinHand
             match queue.tick(Millis::now()).await {
                 Ok(r) => {
                     metrics::counter!("boxoffice_queue_admitted_total").increment(r.admitted);
-                    metrics::counter!("boxoffice_queue_dropped_total", "reason" => "no_show")
-                        .increment(r.no_shows);
-                    metrics::counter!("boxoffice_queue_dropped_total", "reason" => "timed_out")
-                        .increment(r.timed_out);
+                    metrics::counter!("boxoffice_queue_dropped_total", "reason" => "no_show").increment(r.no_shows);
+                    metrics::counter!("boxoffice_queue_dropped_total", "reason" => "timed_out").increment(r.timed_out);
                 }
                 Err(e) => tracing::warn!(error = %e, "admission tick failed; retrying next tick"),
             }
             if let Ok(stats) = queue.stats().await {
                 for s in stats {
                     let concert = s.concert.to_string();
-                    metrics::gauge!("boxoffice_queue_waiting", "concert" => concert.clone())
-                        .set(s.waiting as f64);
-                    metrics::gauge!("boxoffice_queue_active", "concert" => concert.clone())
-                        .set(s.active as f64);
-                    metrics::gauge!("boxoffice_queue_admission_rate", "concert" => concert)
-                        .set(s.rate_per_sec);
+                    metrics::gauge!("boxoffice_queue_waiting", "concert" => concert.clone()).set(s.waiting as f64);
+                    metrics::gauge!("boxoffice_queue_active", "concert" => concert.clone()).set(s.active as f64);
+                    metrics::gauge!("boxoffice_queue_admission_rate", "concert" => concert).set(s.rate_per_sec);
                 }
             }
         }

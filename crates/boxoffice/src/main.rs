@@ -38,8 +38,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -56,10 +56,7 @@ async fn seed(args: boxoffice::cli::SeedArgs) -> anyhow::Result<ExitCode> {
         balance: args.balance,
     };
     if !(0..=boxoffice::domain::Points::MAX_BALANCE).contains(&spec.balance) {
-        anyhow::bail!(
-            "--balance must be from 0 to {}",
-            boxoffice::domain::Points::MAX_BALANCE
-        );
+        anyhow::bail!("--balance must be from 0 to {}", boxoffice::domain::Points::MAX_BALANCE);
     }
     let started = std::time::Instant::now();
     match store.seed(spec, Millis::now()).await {
@@ -84,23 +81,14 @@ async fn seed(args: boxoffice::cli::SeedArgs) -> anyhow::Result<ExitCode> {
 
 async fn audit(args: boxoffice::cli::AuditArgs) -> anyhow::Result<ExitCode> {
     if args.redis_url.is_some() {
-        anyhow::bail!(
-            "--redis-url: the Redis waiting room (scale-out mode) is not part of this build yet"
-        );
+        anyhow::bail!("--redis-url: the Redis waiting room (scale-out mode) is not part of this build yet");
     }
     let store = open_store(&args.store)?;
-    let report = store
-        .audit(Millis::now())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let report = store.audit(Millis::now()).await.map_err(anyhow::Error::msg)?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.output {
         std::fs::write(path, &json)?;
     }
     println!("{json}");
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

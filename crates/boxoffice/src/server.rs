@@ -28,7 +28,9 @@ fn sqlite_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
         None => Ok(args.data_dir.join("boxoffice.db")),
         Some(url) => {
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                bail!("PostgreSQL (scale-out mode) is not part of this build yet; use sqlite://… or omit --database-url");
+                bail!(
+                    "PostgreSQL (scale-out mode) is not part of this build yet; use sqlite://… or omit --database-url"
+                );
             }
             SqliteStore::path_from_url(url)
                 .map(Path::to_owned)
@@ -44,9 +46,7 @@ fn open_sqlite(args: &StoreArgs) -> anyhow::Result<Arc<SqliteStore>> {
         timeout: args.db_timeout,
         write_queue: args.db_write_queue,
     };
-    Ok(Arc::new(SqliteStore::open(&path, opts).map_err(|e| {
-        anyhow::anyhow!("opening {}: {e}", path.display())
-    })?))
+    Ok(Arc::new(SqliteStore::open(&path, opts).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?))
 }
 
 /// The store alone, for `migrate`, `seed` and `audit`. Opening applies pending migrations.
@@ -55,22 +55,14 @@ pub fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The store and the waiting room for `serve`.
-pub async fn open_backends(
-    args: &StoreArgs,
-    redis_url: Option<&str>,
-    queue: QueueConfig,
-) -> anyhow::Result<Backends> {
+pub async fn open_backends(args: &StoreArgs, redis_url: Option<&str>, queue: QueueConfig) -> anyhow::Result<Backends> {
     if let Some(url) = redis_url {
         bail!("--redis-url {url:?}: the Redis waiting room (scale-out mode) is not part of this build yet");
     }
     let store = open_sqlite(args)?;
-    let room = MemoryQueue::open(queue, store.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("loading the waiting room: {e}"))?;
-    Ok(Backends {
-        store,
-        queue: Some(Arc::new(room)),
-    })
+    let room =
+        MemoryQueue::open(queue, store.clone()).await.map_err(|e| anyhow::anyhow!("loading the waiting room: {e}"))?;
+    Ok(Backends { store, queue: Some(Arc::new(room)) })
 }
 
 /// The signing secret: the flag if given, else `<data-dir>/token.secret`, created once so that a
@@ -133,18 +125,8 @@ impl Server {
         }
         let secret = token_secret(&args)?;
         let backends = open_backends(&args.store, args.redis_url.as_deref(), queue_cfg).await?;
-        if args.demo
-            && backends
-                .store
-                .is_empty()
-                .await
-                .map_err(anyhow::Error::msg)?
-        {
-            backends
-                .store
-                .seed(SeedSpec::DEMO, Millis::now())
-                .await
-                .map_err(anyhow::Error::msg)?;
+        if args.demo && backends.store.is_empty().await.map_err(anyhow::Error::msg)? {
+            backends.store.seed(SeedSpec::DEMO, Millis::now()).await.map_err(anyhow::Error::msg)?;
             tracing::info!("seeded the demo concert: 3 dates x 50 seats, users 1..1000");
         }
         let queue = backends.queue.context("serve needs a waiting room")?;
@@ -152,15 +134,11 @@ impl Server {
             backends.store.clone(),
             queue.clone(),
             TokenSigner::new(&secret),
-            BookingConfig {
-                hold_ttl: args.hold_ttl,
-            },
+            BookingConfig { hold_ttl: args.hold_ttl },
         ));
         let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle());
 
-        let listener = TcpListener::bind(args.bind)
-            .await
-            .with_context(|| format!("binding {}", args.bind))?;
+        let listener = TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let http = tokio::spawn(async move {
@@ -175,13 +153,7 @@ impl Server {
             crate::jobs::spawn_hold_sweeper(backends.store, args.sweep_interval),
         ];
         tracing::info!(%addr, "boxoffice is listening");
-        Ok(Server {
-            addr,
-            app,
-            shutdown: Some(tx),
-            http,
-            jobs,
-        })
+        Ok(Server { addr, app, shutdown: Some(tx), http, jobs })
     }
 
     /// Stops taking connections, lets requests in flight finish, then stops the jobs.

@@ -11,11 +11,7 @@ fn boxoffice(args: &[&str]) -> std::process::Output {
 }
 
 fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]
@@ -42,22 +38,11 @@ fn help_explains_every_command_and_its_environment_variables() {
         "--log-format",
     ] {
         assert!(serve.contains(flag), "serve --help explains {flag}");
-        let var = format!(
-            "BOXOFFICE_{}",
-            flag.trim_start_matches("--")
-                .replace('-', "_")
-                .to_uppercase()
-        );
+        let var = format!("BOXOFFICE_{}", flag.trim_start_matches("--").replace('-', "_").to_uppercase());
         assert!(serve.contains(&var), "serve --help names {var}");
     }
     let seed = text(&boxoffice(&["seed", "--help"]));
-    for flag in [
-        "--users",
-        "--concerts",
-        "--schedules",
-        "--seats",
-        "--balance",
-    ] {
+    for flag in ["--users", "--concerts", "--schedules", "--seats", "--balance"] {
         assert!(seed.contains(flag), "seed --help explains {flag}");
     }
 }
@@ -84,12 +69,7 @@ fn seed_refuses_a_second_run_and_audit_reports_clean_then_corrupt() {
     assert!(first.status.success(), "{}", text(&first));
     assert!(text(&first).contains("seeded 100000 users"));
     let second = boxoffice(&["seed", "--data-dir", d, "--users", "10"]);
-    assert_eq!(
-        second.status.code(),
-        Some(3),
-        "a second seed is refused: {}",
-        text(&second)
-    );
+    assert_eq!(second.status.code(), Some(3), "a second seed is refused: {}", text(&second));
     assert!(text(&second).contains("refused"));
 
     let clean = boxoffice(&["audit", "--data-dir", d]);
@@ -99,19 +79,13 @@ fn seed_refuses_a_second_run_and_audit_reports_clean_then_corrupt() {
 
     // Break two invariants behind the service's back; the audit must name both.
     let db = rusqlite::Connection::open(dir.path().join("boxoffice.db")).unwrap();
-    db.execute("UPDATE users SET balance = balance + 1 WHERE id = 7", [])
-        .unwrap();
-    db.execute(
-        "UPDATE seats SET status = 'SOLD' WHERE schedule_id = 1 AND seat_no = 4",
-        [],
-    )
-    .unwrap();
+    db.execute("UPDATE users SET balance = balance + 1 WHERE id = 7", []).unwrap();
+    db.execute("UPDATE seats SET status = 'SOLD' WHERE schedule_id = 1 AND seat_no = 4", []).unwrap();
     drop(db);
     let out = dir.path().join("audit.json");
     let broken = boxoffice(&["audit", "--data-dir", d, "--output", out.to_str().unwrap()]);
     assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
     assert_eq!(report["ok"], false);
     let failed: Vec<_> = report["checks"]
         .as_array()
@@ -120,14 +94,8 @@ fn seed_refuses_a_second_run_and_audit_reports_clean_then_corrupt() {
         .filter(|c| c["ok"] == false)
         .map(|c| c["name"].as_str().unwrap().to_owned())
         .collect();
-    assert!(
-        failed.contains(&"balance_equals_ledger_and_is_not_negative".to_owned()),
-        "{failed:?}"
-    );
-    assert!(
-        failed.contains(&"sold_seat_has_one_completed_payment".to_owned()),
-        "{failed:?}"
-    );
+    assert!(failed.contains(&"balance_equals_ledger_and_is_not_negative".to_owned()), "{failed:?}");
+    assert!(failed.contains(&"sold_seat_has_one_completed_payment".to_owned()), "{failed:?}");
 }
 
 #[test]

@@ -24,12 +24,7 @@ pub struct CatalogCache {
 
 impl CatalogCache {
     pub async fn get(&self, store: &dyn Store) -> Result<Arc<Catalog>> {
-        if let Some(c) = self
-            .current
-            .read()
-            .as_ref()
-            .filter(|c| c.loaded.elapsed() < MAX_AGE)
-        {
+        if let Some(c) = self.current.read().as_ref().filter(|c| c.loaded.elapsed() < MAX_AGE) {
             return Ok(c.clone());
         }
         self.reload(store).await
@@ -53,11 +48,7 @@ impl CatalogCache {
     }
 
     /// Looks up with one reload on a miss, so data seeded a moment ago is found.
-    async fn find<T>(
-        &self,
-        store: &dyn Store,
-        pick: impl Fn(&Catalog) -> Option<T>,
-    ) -> Result<Option<T>> {
+    async fn find<T>(&self, store: &dyn Store, pick: impl Fn(&Catalog) -> Option<T>) -> Result<Option<T>> {
         let c = self.get(store).await?;
         if let Some(v) = pick(&c) {
             return Ok(Some(v));

@@ -6,14 +6,12 @@ pub mod seat_map;
 
 use crate::domain::booking::{self, Reservation};
 use crate::domain::{
-    ConcertId, Error, IdempotencyKey, Millis, Points, ReservationId, Result, ScheduleId, SeatNo,
-    UserId,
+    ConcertId, Error, IdempotencyKey, Millis, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
 use crate::queue::token::TokenSigner;
 use crate::queue::{Joined, Standing, Ticket, WaitingRoom};
 use crate::store::{
-    Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt,
-    Schedule, Store,
+    Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, Schedule, Store,
 };
 use catalog::CatalogCache;
 use seat_map::{SeatChange, SeatMap, SeatMaps};
@@ -41,20 +39,8 @@ pub struct ScheduleAvailability {
 }
 
 impl App {
-    pub fn new(
-        store: Arc<dyn Store>,
-        queue: Arc<dyn WaitingRoom>,
-        signer: TokenSigner,
-        cfg: BookingConfig,
-    ) -> Self {
-        Self {
-            store,
-            queue,
-            signer,
-            cfg,
-            catalog: CatalogCache::default(),
-            seats: SeatMaps::default(),
-        }
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn WaitingRoom>, signer: TokenSigner, cfg: BookingConfig) -> Self {
+        Self { store, queue, signer, cfg, catalog: CatalogCache::default(), seats: SeatMaps::default() }
     }
 
     // ---- waiting room ----
@@ -84,11 +70,9 @@ impl App {
     pub async fn require_active(&self, ticket: Ticket) -> Result<()> {
         match self.standing(ticket).await? {
             Standing::Active { .. } => Ok(()),
-            Standing::Waiting {
-                position,
-                eta_seconds,
-                retry_after,
-            } => Err(Error::waiting(position, eta_seconds, retry_after)),
+            Standing::Waiting { position, eta_seconds, retry_after } => {
+                Err(Error::waiting(position, eta_seconds, retry_after))
+            }
             Standing::Expired => Err(Error::token_expired()),
         }
     }
@@ -99,10 +83,7 @@ impl App {
         } else {
             Err(Error::unauthorized(
                 "TOKEN_WRONG_CONCERT",
-                format!(
-                    "this token is for concert {}, not {concert}",
-                    ticket.concert
-                ),
+                format!("this token is for concert {}, not {concert}", ticket.concert),
             ))
         }
     }
@@ -113,11 +94,7 @@ impl App {
         Ok(self.catalog.get(&*self.store).await?.concerts.clone())
     }
 
-    pub async fn schedules(
-        &self,
-        ticket: Ticket,
-        concert: ConcertId,
-    ) -> Result<Vec<ScheduleAvailability>> {
+    pub async fn schedules(&self, ticket: Ticket, concert: ConcertId) -> Result<Vec<ScheduleAvailability>> {
         self.catalog.concert(&*self.store, concert).await?;
         Self::check_concert(&ticket, concert)?;
         self.require_active(ticket).await?;
@@ -126,10 +103,7 @@ impl App {
         let mut out = Vec::new();
         for id in catalog.by_concert.get(&concert).into_iter().flatten() {
             let map = self.seats.get(&*self.store, *id, now).await?;
-            out.push(ScheduleAvailability {
-                schedule: catalog.schedules[id].clone(),
-                available: map.available,
-            });
+            out.push(ScheduleAvailability { schedule: catalog.schedules[id].clone(), available: map.available });
         }
         Ok(out)
     }
@@ -143,12 +117,7 @@ impl App {
 
     // ---- booking ----
 
-    pub async fn hold(
-        &self,
-        ticket: Ticket,
-        schedule: ScheduleId,
-        seat_no: SeatNo,
-    ) -> Result<Reservation> {
+    pub async fn hold(&self, ticket: Ticket, schedule: ScheduleId, seat_no: SeatNo) -> Result<Reservation> {
         let s = self.catalog.schedule(&*self.store, schedule).await?;
         Self::check_concert(&ticket, s.concert)?;
         if seat_no.get() > s.seat_count {
@@ -159,22 +128,10 @@ impl App {
         }
         self.require_active(ticket).await?;
         let now = Millis::now();
-        let req = HoldRequest {
-            user: ticket.user,
-            schedule,
-            seat_no,
-            now,
-            expires_at: now.plus(self.cfg.hold_ttl),
-        };
+        let req = HoldRequest { user: ticket.user, schedule, seat_no, now, expires_at: now.plus(self.cfg.hold_ttl) };
         match self.store.hold(req).await {
             Ok(r) => {
-                self.seats.apply(
-                    schedule,
-                    seat_no,
-                    SeatChange::Held {
-                        until: r.expires_at,
-                    },
-                );
+                self.seats.apply(schedule, seat_no, SeatChange::Held { until: r.expires_at });
                 metrics::counter!("boxoffice_holds_created_total").increment(1);
                 Ok(r)
             }
@@ -201,17 +158,9 @@ impl App {
 
     /// Pays with points. A replay of an Idempotency-Key answers as the first call did, even after
     /// the payment ended the token; anything new needs an ACTIVE token.
-    pub async fn pay(
-        &self,
-        ticket: Ticket,
-        reservation: ReservationId,
-        key: IdempotencyKey,
-    ) -> Result<Receipt> {
+    pub async fn pay(&self, ticket: Ticket, reservation: ReservationId, key: IdempotencyKey) -> Result<Receipt> {
         if let Some(receipt) = self.store.payment_replay(ticket.user, &key).await? {
-            booking::check_replay(
-                &receipt.reservation_id.to_string(),
-                &reservation.to_string(),
-            )?;
+            booking::check_replay(&receipt.reservation_id.to_string(), &reservation.to_string())?;
             return Ok(receipt);
         }
         self.require_active(ticket).await?;
@@ -224,17 +173,8 @@ impl App {
         let s = self.catalog.schedule(&*self.store, r.schedule).await?;
         Self::check_concert(&ticket, s.concert)?;
         let now = Millis::now();
-        let receipt = self
-            .store
-            .pay(PayRequest {
-                user: ticket.user,
-                reservation,
-                key,
-                now,
-            })
-            .await?;
-        self.seats
-            .apply(r.schedule, r.seat_no, SeatChange::Sold);
+        let receipt = self.store.pay(PayRequest { user: ticket.user, reservation, key, now }).await?;
+        self.seats.apply(r.schedule, r.seat_no, SeatChange::Sold);
         metrics::counter!("boxoffice_payments_total").increment(1);
         metrics::counter!("boxoffice_points_used_total").increment(receipt.amount as u64);
         self.queue.finish(ticket, now).await?;
@@ -254,16 +194,7 @@ impl App {
         amount: Points,
         key: Option<IdempotencyKey>,
     ) -> Result<PointsChange> {
-        let change = self
-            .store
-            .move_points(PointsRequest {
-                user,
-                op,
-                amount,
-                key,
-                now: Millis::now(),
-            })
-            .await?;
+        let change = self.store.move_points(PointsRequest { user, op, amount, key, now: Millis::now() }).await?;
         let name = match op {
             PointsOp::Charge => "boxoffice_points_charged_total",
             PointsOp::Use => "boxoffice_points_used_total",

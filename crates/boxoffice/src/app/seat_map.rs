@@ -48,32 +48,18 @@ impl SeatMap {
             if let (SeatStatus::Held, Some(until)) = (status, r.held_until) {
                 valid_until = valid_until.min(until);
             }
-            views.push(SeatView {
-                seat_no: r.seat_no.get(),
-                price: r.price.get(),
-                status,
-            });
+            views.push(SeatView { seat_no: r.seat_no.get(), price: r.price.get(), status });
         }
-        let all = SeatsView {
-            schedule_id: schedule.get(),
-            seats: views,
-        };
+        let all = SeatsView { schedule_id: schedule.get(), seats: views };
         let available = SeatsView {
             schedule_id: schedule.get(),
-            seats: all
-                .seats
-                .iter()
-                .filter(|s| s.status == SeatStatus::Available)
-                .copied()
-                .collect(),
+            seats: all.seats.iter().filter(|s| s.status == SeatStatus::Available).copied().collect(),
         };
         Self {
             schedule,
             available: available.seats.len() as u32,
             all_json: Bytes::from(serde_json::to_vec(&all).expect("seat views serialise")),
-            available_json: Bytes::from(
-                serde_json::to_vec(&available).expect("seat views serialise"),
-            ),
+            available_json: Bytes::from(serde_json::to_vec(&available).expect("seat views serialise")),
             valid_until,
         }
     }

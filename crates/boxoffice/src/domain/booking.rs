@@ -25,9 +25,7 @@ impl ReservationStatus {
             "HELD" => Ok(Self::Held),
             "CONFIRMED" => Ok(Self::Confirmed),
             "EXPIRED" => Ok(Self::Expired),
-            other => Err(Error::internal(format!(
-                "unknown reservation status {other:?} in store"
-            ))),
+            other => Err(Error::internal(format!("unknown reservation status {other:?} in store"))),
         }
     }
 }
@@ -70,10 +68,9 @@ impl Reservation {
         }
         match self.effective_status(now) {
             ReservationStatus::Held => Ok(()),
-            ReservationStatus::Confirmed => Err(Error::conflict(
-                "ALREADY_PAID",
-                format!("reservation {} is already paid", self.id),
-            )),
+            ReservationStatus::Confirmed => {
+                Err(Error::conflict("ALREADY_PAID", format!("reservation {} is already paid", self.id)))
+            }
             ReservationStatus::Expired => Err(Error::new(
                 super::error::ErrorKind::Gone,
                 "HOLD_EXPIRED",
@@ -120,10 +117,7 @@ pub fn check_replay(stored_request: &str, request: &str) -> Result<(), Error> {
     if stored_request == request {
         Ok(())
     } else {
-        Err(Error::conflict(
-            "IDEMPOTENCY_KEY_REUSED",
-            "this Idempotency-Key was already used for a different request",
-        ))
+        Err(Error::conflict("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was already used for a different request"))
     }
 }
 
@@ -153,54 +147,25 @@ mod tests {
     #[test]
     fn only_the_owner_pays_a_live_hold() {
         let r = held(1, 1_000);
-        assert!(r
-            .check_payable(UserId::from_trusted(1), Millis(999))
-            .is_ok());
-        assert_eq!(
-            r.check_payable(UserId::from_trusted(2), Millis(0))
-                .unwrap_err()
-                .code,
-            "RESERVATION_NOT_FOUND"
-        );
-        assert_eq!(
-            r.check_payable(UserId::from_trusted(1), Millis(1_000))
-                .unwrap_err()
-                .code,
-            "HOLD_EXPIRED"
-        );
-        let paid = Reservation {
-            status: ReservationStatus::Confirmed,
-            ..r
-        };
-        assert_eq!(
-            paid.check_payable(UserId::from_trusted(1), Millis(0))
-                .unwrap_err()
-                .code,
-            "ALREADY_PAID"
-        );
+        assert!(r.check_payable(UserId::from_trusted(1), Millis(999)).is_ok());
+        assert_eq!(r.check_payable(UserId::from_trusted(2), Millis(0)).unwrap_err().code, "RESERVATION_NOT_FOUND");
+        assert_eq!(r.check_payable(UserId::from_trusted(1), Millis(1_000)).unwrap_err().code, "HOLD_EXPIRED");
+        let paid = Reservation { status: ReservationStatus::Confirmed, ..r };
+        assert_eq!(paid.check_payable(UserId::from_trusted(1), Millis(0)).unwrap_err().code, "ALREADY_PAID");
     }
 
     #[test]
     fn balances_never_go_negative_or_past_the_limit() {
         let p = Points::from_trusted;
         assert_eq!(debit(p(100), p(100)).unwrap(), p(0));
-        assert_eq!(
-            debit(p(99), p(100)).unwrap_err().code,
-            "INSUFFICIENT_POINTS"
-        );
-        assert_eq!(
-            credit(p(Points::MAX_BALANCE), p(1)).unwrap_err().code,
-            "BALANCE_LIMIT"
-        );
+        assert_eq!(debit(p(99), p(100)).unwrap_err().code, "INSUFFICIENT_POINTS");
+        assert_eq!(credit(p(Points::MAX_BALANCE), p(1)).unwrap_err().code, "BALANCE_LIMIT");
         assert_eq!(credit(p(1), p(2)).unwrap(), p(3));
     }
 
     #[test]
     fn replays_must_match() {
         assert!(check_replay("a", "a").is_ok());
-        assert_eq!(
-            check_replay("a", "b").unwrap_err().code,
-            "IDEMPOTENCY_KEY_REUSED"
-        );
+        assert_eq!(check_replay("a", "b").unwrap_err().code, "IDEMPOTENCY_KEY_REUSED");
     }
 }

@@ -48,13 +48,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            code,
-            detail: detail.into(),
-            waiting: None,
-            retry_after: None,
-        }
+        Self { kind, code, detail: detail.into(), waiting: None, retry_after: None }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -78,16 +72,9 @@ impl Error {
 
     pub fn waiting(position: u64, eta_seconds: u64, retry_after: u64) -> Self {
         Self {
-            waiting: Some(WaitingInfo {
-                position,
-                eta_seconds,
-            }),
+            waiting: Some(WaitingInfo { position, eta_seconds }),
             retry_after: Some(retry_after),
-            ..Self::new(
-                ErrorKind::Waiting,
-                "TOKEN_WAITING",
-                format!("still waiting in line at position {position}"),
-            )
+            ..Self::new(ErrorKind::Waiting, "TOKEN_WAITING", format!("still waiting in line at position {position}"))
         }
     }
 
@@ -107,10 +94,7 @@ impl Error {
         Self::conflict("SEAT_UNAVAILABLE", "the seat is held or sold")
     }
     pub fn token_expired() -> Self {
-        Self::unauthorized(
-            "TOKEN_EXPIRED",
-            "the queue token has ended; join the waiting room again",
-        )
+        Self::unauthorized("TOKEN_EXPIRED", "the queue token has ended; join the waiting room again")
     }
 }
 

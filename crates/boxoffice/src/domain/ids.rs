@@ -14,10 +14,7 @@ macro_rules! id_type {
                 if raw >= 1 {
                     Ok(Self(raw))
                 } else {
-                    Err(Error::invalid(
-                        "INVALID_ID",
-                        format!("{} must be a positive integer, got {raw}", $what),
-                    ))
+                    Err(Error::invalid("INVALID_ID", format!("{} must be a positive integer, got {raw}", $what)))
                 }
             }
 
@@ -53,9 +50,7 @@ impl IdempotencyKey {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let ok = !raw.is_empty()
-            && raw.len() <= Self::MAX_LEN
-            && raw.bytes().all(|b| b.is_ascii_graphic());
+        let ok = !raw.is_empty() && raw.len() <= Self::MAX_LEN && raw.bytes().all(|b| b.is_ascii_graphic());
         if ok {
             Ok(Self(raw.to_owned()))
         } else {

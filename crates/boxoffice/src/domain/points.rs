@@ -18,10 +18,7 @@ impl Points {
         } else {
             Err(Error::invalid(
                 "INVALID_AMOUNT",
-                format!(
-                    "amount must be a whole number from 1 to {}, got {raw}",
-                    Self::MAX_AMOUNT
-                ),
+                format!("amount must be a whole number from 1 to {}, got {raw}", Self::MAX_AMOUNT),
             ))
         }
     }
@@ -32,10 +29,7 @@ impl Points {
             Some(v) => Self::amount(v),
             None => Err(Error::invalid(
                 "INVALID_AMOUNT",
-                format!(
-                    "amount must be a whole number from 1 to {}, got {raw}",
-                    Self::MAX_AMOUNT
-                ),
+                format!("amount must be a whole number from 1 to {}, got {raw}", Self::MAX_AMOUNT),
             )),
         }
     }
@@ -58,10 +52,7 @@ mod tests {
         assert!(Points::amount(0).is_err());
         assert!(Points::amount(-1).is_err());
         assert!(Points::amount(Points::MAX_AMOUNT + 1).is_err());
-        assert_eq!(
-            Points::amount(Points::MAX_AMOUNT).unwrap().get(),
-            Points::MAX_AMOUNT
-        );
+        assert_eq!(Points::amount(Points::MAX_AMOUNT).unwrap().get(), Points::MAX_AMOUNT);
     }
 
     #[test]

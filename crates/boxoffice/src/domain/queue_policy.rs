@@ -6,11 +6,7 @@ pub fn eta_seconds(position: u64, rate_per_sec: f64) -> u64 {
     if position == 0 {
         return 0;
     }
-    let rate = if rate_per_sec.is_finite() && rate_per_sec > 0.01 {
-        rate_per_sec
-    } else {
-        0.01
-    };
+    let rate = if rate_per_sec.is_finite() && rate_per_sec > 0.01 { rate_per_sec } else { 0.01 };
     (position as f64 / rate).ceil().min(86_400.0) as u64
 }
 
@@ -66,9 +62,6 @@ mod tests {
         let (n, _) = admission_allowance(carry, 15.0, 0.1);
         assert_eq!(n, 2);
         let (n, _) = admission_allowance(0.0, 100.0, 60.0);
-        assert_eq!(
-            n, 100,
-            "a long pause must not release more than one second's worth"
-        );
+        assert_eq!(n, 100, "a long pause must not release more than one second's worth");
     }
 }

@@ -15,10 +15,7 @@ impl SeatNo {
             Some(v) if (1..=Self::MAX).contains(&v) => Ok(Self(v as i32)),
             _ => Err(Error::invalid(
                 "INVALID_SEAT_NO",
-                format!(
-                    "seatNo must be a whole number from 1 to {}, got {raw}",
-                    Self::MAX
-                ),
+                format!("seatNo must be a whole number from 1 to {}, got {raw}", Self::MAX),
             )),
         }
     }
@@ -58,18 +55,9 @@ mod tests {
     #[test]
     fn expired_holds_read_as_available() {
         let now = Millis(1_000);
-        assert_eq!(
-            SeatStatus::effective(false, Some(Millis(999)), now),
-            SeatStatus::Available
-        );
-        assert_eq!(
-            SeatStatus::effective(false, Some(Millis(1_000)), now),
-            SeatStatus::Available
-        );
-        assert_eq!(
-            SeatStatus::effective(false, Some(Millis(1_001)), now),
-            SeatStatus::Held
-        );
+        assert_eq!(SeatStatus::effective(false, Some(Millis(999)), now), SeatStatus::Available);
+        assert_eq!(SeatStatus::effective(false, Some(Millis(1_000)), now), SeatStatus::Available);
+        assert_eq!(SeatStatus::effective(false, Some(Millis(1_001)), now), SeatStatus::Held);
         assert_eq!(SeatStatus::effective(true, None, now), SeatStatus::Sold);
     }
 

@@ -12,16 +12,11 @@ impl Millis {
     }
 
     pub fn plus(self, d: Duration) -> Self {
-        Millis(
-            self.0
-                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
-        )
+        Millis(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
     }
 
     pub fn rfc3339(self) -> String {
-        DateTime::<Utc>::from_timestamp_millis(self.0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
+        DateTime::<Utc>::from_timestamp_millis(self.0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 
     /// Whole seconds from `self` until `later`, rounded up, never negative.

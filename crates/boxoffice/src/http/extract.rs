@@ -29,15 +29,12 @@ fn json_rejection(r: JsonRejection) -> Error {
     match r {
         JsonRejection::JsonDataError(e) => Error::bad_request("INVALID_BODY", e.body_text()),
         JsonRejection::JsonSyntaxError(e) => Error::bad_request("MALFORMED_JSON", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => Error::bad_request(
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send the body as Content-Type: application/json",
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::new(
-            ErrorKind::PayloadTooLarge,
-            "PAYLOAD_TOO_LARGE",
-            "the request body is too large",
-        ),
+        JsonRejection::MissingJsonContentType(_) => {
+            Error::bad_request("UNSUPPORTED_MEDIA_TYPE", "send the body as Content-Type: application/json")
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Error::new(ErrorKind::PayloadTooLarge, "PAYLOAD_TOO_LARGE", "the request body is too large")
+        }
         other => Error::bad_request("INVALID_BODY", other.body_text()),
     }
 }
@@ -66,9 +63,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError(Error::bad_request("INVALID_QUERY", e.body_text()))
-            })
+            .map_err(|e: QueryRejection| ApiError(Error::bad_request("INVALID_QUERY", e.body_text())))
     }
 }
 
@@ -78,27 +73,16 @@ pub struct Bearer(pub Ticket);
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError(Error::unauthorized(
                 "TOKEN_MISSING",
                 "send the queue token as Authorization: Bearer <token>",
             )));
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError(Error::unauthorized(
-                    "TOKEN_INVALID",
-                    "the Authorization header is not a Bearer token",
-                ))
-            })?;
+        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).ok_or_else(|| {
+            ApiError(Error::unauthorized("TOKEN_INVALID", "the Authorization header is not a Bearer token"))
+        })?;
         Ok(Bearer(state.app.verify(token)?))
     }
 }
@@ -114,10 +98,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
             None => Ok(IdemKey(None)),
             Some(v) => {
                 let s = v.to_str().map_err(|_| {
-                    ApiError(Error::bad_request(
-                        "INVALID_IDEMPOTENCY_KEY",
-                        "Idempotency-Key must be visible ASCII",
-                    ))
+                    ApiError(Error::bad_request("INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be visible ASCII"))
                 })?;
                 Ok(IdemKey(Some(IdempotencyKey::parse(s)?)))
             }

@@ -35,40 +35,21 @@ pub struct AppState {
 }
 
 pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
-    let state = AppState {
-        app,
-        metrics,
-        openapi: openapi::document(),
-    };
+    let state = AppState { app, metrics, openapi: openapi::document() };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/api/v1/queue/tokens", post(queue::join))
         .route("/api/v1/queue/status", get(queue::status))
         .route("/api/v1/concerts", get(catalog::concerts))
-        .route(
-            "/api/v1/concerts/{concert_id}/schedules",
-            get(catalog::schedules),
-        )
+        .route("/api/v1/concerts/{concert_id}/schedules", get(catalog::schedules))
         .route("/api/v1/schedules/{schedule_id}/seats", get(catalog::seats))
         .route("/api/v1/reservations", post(booking::hold))
-        .route(
-            "/api/v1/reservations/{reservation_id}",
-            get(booking::get_reservation),
-        )
+        .route("/api/v1/reservations/{reservation_id}", get(booking::get_reservation))
         .route("/api/v1/payments", post(booking::pay))
         .route("/api/v1/users/{user_id}/points", get(points::balance))
-        .route(
-            "/api/v1/users/{user_id}/points/charge",
-            post(points::charge),
-        )
-        .route(
-            "/api/v1/users/{user_id}/points/use",
-            post(points::use_points),
-        )
-        .route(
-            "/api/v1/users/{user_id}/points/history",
-            get(points::history),
-        )
+        .route("/api/v1/users/{user_id}/points/charge", post(points::charge))
+        .route("/api/v1/users/{user_id}/points/use", post(points::use_points))
+        .route("/api/v1/users/{user_id}/points/history", get(points::history))
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
@@ -79,24 +60,15 @@ pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", |m| m.as_str());
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %req.method(), route, request_id = id)
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError(Error::internal("handler panicked")).into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError(Error::internal("handler panicked")).into_response()
+        }))
         .with_state(state)
 }
 
@@ -105,11 +77,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError(Error::new(
-        ErrorKind::MethodNotAllowed,
-        "METHOD_NOT_ALLOWED",
-        "this endpoint does not take that method",
-    ))
+    ApiError(Error::new(ErrorKind::MethodNotAllowed, "METHOD_NOT_ALLOWED", "this endpoint does not take that method"))
 }
 
 /// Refuses a declared oversized body before reading any of it (and before `100 Continue`), so a
@@ -135,15 +103,13 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
 /// Request count and latency by route template, never by raw path.
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     let elapsed = start.elapsed().as_secs_f64();
     metrics::counter!("boxoffice_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("boxoffice_http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
+    metrics::histogram!("boxoffice_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(elapsed);
     res
 }

@@ -42,9 +42,5 @@ impl Modify for QueueTokenAuth {
 pub struct ApiDoc;
 
 pub fn document() -> Bytes {
-    Bytes::from(
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .expect("the OpenAPI document serialises"),
-    )
+    Bytes::from(ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises"))
 }

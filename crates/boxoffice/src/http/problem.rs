@@ -69,11 +69,7 @@ impl IntoResponse for ApiError {
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             // Internal details stay in the log.
-            detail: if e.kind == ErrorKind::Internal {
-                "internal error".into()
-            } else {
-                e.detail
-            },
+            detail: if e.kind == ErrorKind::Internal { "internal error".into() } else { e.detail },
             code: e.code,
             position: e.waiting.map(|w| w.position),
             eta_seconds: e.waiting.map(|w| w.eta_seconds),
@@ -81,10 +77,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = e.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

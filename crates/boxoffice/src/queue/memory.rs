@@ -5,9 +5,7 @@
 //! part of a line only from its front, so a position is `seq - admitted_upto`: O(1) per poll.
 
 use super::{EndReason, Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
-use crate::domain::queue_policy::{
-    admission_allowance, eta_seconds, retry_after_seconds, smoothed_rate,
-};
+use crate::domain::queue_policy::{admission_allowance, eta_seconds, retry_after_seconds, smoothed_rate};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
 use async_trait::async_trait;
 use parking_lot::RwLock;
@@ -58,24 +56,13 @@ pub trait QueueJournal: Send + Sync + 'static {
     async fn joined(&self, concert: ConcertId, seq: u64, user: UserId, at: Millis) -> Result<()>;
     async fn admitted(&self, a: Admission) -> Result<()>;
     async fn claimed(&self, concert: ConcertId, seq: u64, at: Millis) -> Result<()>;
-    async fn ended(
-        &self,
-        concert: ConcertId,
-        seqs: Vec<u64>,
-        why: EndReason,
-        at: Millis,
-    ) -> Result<()>;
+    async fn ended(&self, concert: ConcertId, seqs: Vec<u64>, why: EndReason, at: Millis) -> Result<()>;
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Active {
-    Admitted {
-        claim_deadline: Millis,
-        until: Millis,
-    },
-    Claimed {
-        until: Millis,
-    },
+    Admitted { claim_deadline: Millis, until: Millis },
+    Claimed { until: Millis },
 }
 
 #[derive(Default)]
@@ -104,26 +91,12 @@ impl Line {
     fn standing(&self, t: &Ticket, now: Millis, cfg: &QueueConfig) -> Standing {
         if self.waiting_user(t.seq) == Some(t.user) {
             let position = t.seq - self.admitted_upto;
-            let rate = if self.rate > 0.5 {
-                self.rate
-            } else {
-                cfg.admission_rate
-            };
+            let rate = if self.rate > 0.5 { self.rate } else { cfg.admission_rate };
             let eta = eta_seconds(position, rate);
-            return Standing::Waiting {
-                position,
-                eta_seconds: eta,
-                retry_after: retry_after_seconds(eta),
-            };
+            return Standing::Waiting { position, eta_seconds: eta, retry_after: retry_after_seconds(eta) };
         }
         match self.active.get(&t.seq) {
-            Some((
-                user,
-                Active::Admitted {
-                    claim_deadline,
-                    until,
-                },
-            )) if *user == t.user => {
+            Some((user, Active::Admitted { claim_deadline, until })) if *user == t.user => {
                 if *claim_deadline > now && *until > now {
                     Standing::Active { until: *until }
                 } else {
@@ -166,39 +139,21 @@ impl MemoryQueue {
             line.by_user.insert(e.user, e.seq);
             match e.phase {
                 Phase::Waiting => waiting.entry(e.concert).or_default().push((e.seq, e.user)),
-                Phase::Admitted {
-                    claim_deadline,
-                    until,
-                } => {
-                    line.active.insert(
-                        e.seq,
-                        (
-                            e.user,
-                            Active::Admitted {
-                                claim_deadline,
-                                until,
-                            },
-                        ),
-                    );
+                Phase::Admitted { claim_deadline, until } => {
+                    line.active.insert(e.seq, (e.user, Active::Admitted { claim_deadline, until }));
                 }
                 Phase::Claimed { until } => {
-                    line.active
-                        .insert(e.seq, (e.user, Active::Claimed { until }));
+                    line.active.insert(e.seq, (e.user, Active::Claimed { until }));
                 }
             }
         }
         for (concert, mut ws) in waiting {
             ws.sort_unstable();
-            let line = lines
-                .get_mut(&concert)
-                .expect("every entry's concert has a line");
+            let line = lines.get_mut(&concert).expect("every entry's concert has a line");
             let first = ws[0].0;
             // Places are issued without gaps and leave from the front, so the waiting part
             // of a line is always the contiguous tail up to the highest place issued.
-            let contiguous = ws
-                .iter()
-                .enumerate()
-                .all(|(i, (s, _))| *s == first + i as u64)
+            let contiguous = ws.iter().enumerate().all(|(i, (s, _))| *s == first + i as u64)
                 && ws.last().map(|w| w.0) == max_seq.get(&concert).copied();
             if !contiguous {
                 return Err(Error::internal(format!(
@@ -210,21 +165,9 @@ impl MemoryQueue {
         }
         let rooms = lines
             .into_iter()
-            .map(|(c, line)| {
-                (
-                    c,
-                    Arc::new(Room {
-                        writer: Default::default(),
-                        line: RwLock::new(line),
-                    }),
-                )
-            })
+            .map(|(c, line)| (c, Arc::new(Room { writer: Default::default(), line: RwLock::new(line) })))
             .collect();
-        Ok(Self {
-            cfg,
-            journal,
-            rooms: RwLock::new(rooms),
-        })
+        Ok(Self { cfg, journal, rooms: RwLock::new(rooms) })
     }
 
     fn room(&self, concert: ConcertId) -> Arc<Room> {
@@ -238,13 +181,7 @@ impl MemoryQueue {
         self.rooms.read().get(&concert).cloned()
     }
 
-    async fn tick_room(
-        &self,
-        concert: ConcertId,
-        room: &Room,
-        now: Millis,
-        report: &mut TickReport,
-    ) -> Result<()> {
+    async fn tick_room(&self, concert: ConcertId, room: &Room, now: Millis, report: &mut TickReport) -> Result<()> {
         let _w = room.writer.lock().await;
         // 1. Drop no-shows and users whose time is up, so their slots go to the next people.
         let (no_shows, timed_out) = {
@@ -253,20 +190,16 @@ impl MemoryQueue {
             let mut timed_out = Vec::new();
             for (seq, (_, a)) in &line.active {
                 match a {
-                    Active::Admitted {
-                        claim_deadline,
-                        until,
-                    } if *claim_deadline <= now || *until <= now => no_shows.push(*seq),
+                    Active::Admitted { claim_deadline, until } if *claim_deadline <= now || *until <= now => {
+                        no_shows.push(*seq)
+                    }
                     Active::Claimed { until } if *until <= now => timed_out.push(*seq),
                     _ => {}
                 }
             }
             (no_shows, timed_out)
         };
-        for (seqs, why) in [
-            (no_shows, EndReason::NoShow),
-            (timed_out, EndReason::TimedOut),
-        ] {
+        for (seqs, why) in [(no_shows, EndReason::NoShow), (timed_out, EndReason::TimedOut)] {
             if seqs.is_empty() {
                 continue;
             }
@@ -285,12 +218,9 @@ impl MemoryQueue {
         // 2. Admit from the front while there is room and allowance.
         let admission = {
             let mut line = room.line.write();
-            let elapsed = line
-                .last_tick
-                .map_or(0.0, |t| ((now.0 - t.0).max(0) as f64) / 1000.0);
+            let elapsed = line.last_tick.map_or(0.0, |t| ((now.0 - t.0).max(0) as f64) / 1000.0);
             line.last_tick = Some(now);
-            let (allowed, carry) =
-                admission_allowance(line.carry, self.cfg.admission_rate, elapsed);
+            let (allowed, carry) = admission_allowance(line.carry, self.cfg.admission_rate, elapsed);
             let free = self.cfg.max_active.saturating_sub(line.active.len() as u64);
             let n = allowed.min(free).min(line.waiting.len() as u64);
             // Unused allowance is not banked while the room is full or empty.
@@ -311,20 +241,8 @@ impl MemoryQueue {
             self.journal.admitted(a).await?;
             let mut line = room.line.write();
             for seq in a.first..=a.last {
-                let user = line
-                    .waiting
-                    .pop_front()
-                    .expect("admitted places were waiting");
-                line.active.insert(
-                    seq,
-                    (
-                        user,
-                        Active::Admitted {
-                            claim_deadline: a.claim_deadline,
-                            until: a.until,
-                        },
-                    ),
-                );
+                let user = line.waiting.pop_front().expect("admitted places were waiting");
+                line.active.insert(seq, (user, Active::Admitted { claim_deadline: a.claim_deadline, until: a.until }));
             }
             line.admitted_upto = a.last;
             report.admitted += a.last - a.first + 1;
@@ -348,11 +266,7 @@ impl WaitingRoom for MemoryQueue {
         // A live place is returned as it is; an ended one (expired, not yet swept) is replaced.
         if let Some((ticket, standing)) = existing {
             if standing != Standing::Expired {
-                return Ok(Joined {
-                    ticket,
-                    standing,
-                    created: false,
-                });
+                return Ok(Joined { ticket, standing, created: false });
             }
         }
         let seq = room.line.read().next_seq();
@@ -361,9 +275,7 @@ impl WaitingRoom for MemoryQueue {
                 Some((_, Active::Claimed { .. })) => EndReason::TimedOut,
                 _ => EndReason::NoShow,
             };
-            self.journal
-                .ended(concert, vec![ticket.seq], why, now)
-                .await?;
+            self.journal.ended(concert, vec![ticket.seq], why, now).await?;
             let mut line = room.line.write();
             line.active.remove(&ticket.seq);
             line.by_user.remove(&user);
@@ -374,11 +286,7 @@ impl WaitingRoom for MemoryQueue {
         line.by_user.insert(user, seq);
         let ticket = Ticket { concert, user, seq };
         let standing = line.standing(&ticket, now, &self.cfg);
-        Ok(Joined {
-            ticket,
-            standing,
-            created: true,
-        })
+        Ok(Joined { ticket, standing, created: true })
     }
 
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing> {
@@ -388,10 +296,7 @@ impl WaitingRoom for MemoryQueue {
         let needs_claim = {
             let line = room.line.read();
             let s = line.standing(&ticket, now, &self.cfg);
-            let unclaimed = matches!(
-                line.active.get(&ticket.seq),
-                Some((_, Active::Admitted { .. }))
-            );
+            let unclaimed = matches!(line.active.get(&ticket.seq), Some((_, Active::Admitted { .. })));
             if !(unclaimed && matches!(s, Standing::Active { .. })) {
                 return Ok(s);
             }
@@ -401,22 +306,15 @@ impl WaitingRoom for MemoryQueue {
         let _w = room.writer.lock().await;
         // Look again under the writer lock: a tick may have dropped the entry meanwhile.
         let until = match room.line.read().active.get(&ticket.seq) {
-            Some((
-                u,
-                Active::Admitted {
-                    claim_deadline,
-                    until,
-                },
-            )) if *u == ticket.user && *claim_deadline > now && *until > now => *until,
+            Some((u, Active::Admitted { claim_deadline, until }))
+                if *u == ticket.user && *claim_deadline > now && *until > now =>
+            {
+                *until
+            }
             _ => return Ok(room.line.read().standing(&ticket, now, &self.cfg)),
         };
-        self.journal
-            .claimed(ticket.concert, ticket.seq, now)
-            .await?;
-        room.line
-            .write()
-            .active
-            .insert(ticket.seq, (ticket.user, Active::Claimed { until }));
+        self.journal.claimed(ticket.concert, ticket.seq, now).await?;
+        room.line.write().active.insert(ticket.seq, (ticket.user, Active::Claimed { until }));
         Ok(Standing::Active { until })
     }
 
@@ -425,14 +323,11 @@ impl WaitingRoom for MemoryQueue {
             return Ok(());
         };
         let _w = room.writer.lock().await;
-        let live =
-            matches!(room.line.read().active.get(&ticket.seq), Some((u, _)) if *u == ticket.user);
+        let live = matches!(room.line.read().active.get(&ticket.seq), Some((u, _)) if *u == ticket.user);
         if !live {
             return Ok(());
         }
-        self.journal
-            .ended(ticket.concert, vec![ticket.seq], EndReason::Paid, now)
-            .await?;
+        self.journal.ended(ticket.concert, vec![ticket.seq], EndReason::Paid, now).await?;
         let mut line = room.line.write();
         line.active.remove(&ticket.seq);
         line.by_user.remove(&ticket.user);
@@ -440,12 +335,7 @@ impl WaitingRoom for MemoryQueue {
     }
 
     async fn tick(&self, now: Millis) -> Result<TickReport> {
-        let rooms: Vec<_> = self
-            .rooms
-            .read()
-            .iter()
-            .map(|(c, r)| (*c, r.clone()))
-            .collect();
+        let rooms: Vec<_> = self.rooms.read().iter().map(|(c, r)| (*c, r.clone())).collect();
         let mut report = TickReport::default();
         for (concert, room) in rooms {
             self.tick_room(concert, &room, now, &mut report).await?;

@@ -18,14 +18,8 @@ pub struct Ticket {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
-    Waiting {
-        position: u64,
-        eta_seconds: u64,
-        retry_after: u64,
-    },
-    Active {
-        until: Millis,
-    },
+    Waiting { position: u64, eta_seconds: u64, retry_after: u64 },
+    Active { until: Millis },
     Expired,
 }
 

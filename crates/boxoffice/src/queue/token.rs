@@ -17,9 +17,7 @@ pub struct TokenSigner {
 
 impl TokenSigner {
     pub fn new(secret: &[u8]) -> Self {
-        Self {
-            mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length"),
-        }
+        Self { mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length") }
     }
 
     pub fn sign(&self, t: &Ticket) -> String {
@@ -31,8 +29,7 @@ impl TokenSigner {
     }
 
     pub fn verify(&self, token: &str) -> Result<Ticket> {
-        let invalid =
-            || Error::unauthorized("TOKEN_INVALID", "the queue token is malformed or forged");
+        let invalid = || Error::unauthorized("TOKEN_INVALID", "the queue token is malformed or forged");
         let rest = token.strip_prefix(PREFIX).ok_or_else(invalid)?;
         let (payload_b64, tag_b64) = rest.split_once('.').ok_or_else(invalid)?;
         let payload = B64.decode(payload_b64).map_err(|_| invalid())?;
@@ -59,11 +56,7 @@ fn decode(b: &[u8]) -> Option<Ticket> {
     let concert = i64::from_be_bytes(b[..8].try_into().ok()?);
     let user = i64::from_be_bytes(b[8..16].try_into().ok()?);
     let seq = u64::from_be_bytes(b[16..].try_into().ok()?);
-    Some(Ticket {
-        concert: ConcertId::parse(concert).ok()?,
-        user: UserId::parse(user).ok()?,
-        seq,
-    })
+    Some(Ticket { concert: ConcertId::parse(concert).ok()?, user: UserId::parse(user).ok()?, seq })
 }
 
 #[cfg(test)]
@@ -71,11 +64,7 @@ mod tests {
     use super::*;
 
     fn ticket() -> Ticket {
-        Ticket {
-            concert: ConcertId::parse(3).unwrap(),
-            user: UserId::parse(42).unwrap(),
-            seq: 7,
-        }
+        Ticket { concert: ConcertId::parse(3).unwrap(), user: UserId::parse(42).unwrap(), seq: 7 }
     }
 
     #[test]
@@ -90,10 +79,7 @@ mod tests {
         let token = s.sign(&ticket());
         assert!(TokenSigner::new(b"other").verify(&token).is_err());
         // Swap in another user's payload under the original tag.
-        let other = Ticket {
-            user: UserId::parse(43).unwrap(),
-            ..ticket()
-        };
+        let other = Ticket { user: UserId::parse(43).unwrap(), ..ticket() };
         let forged_payload = TokenSigner::new(b"x").sign(&other);
         let (_, tag) = token.rsplit_once('.').unwrap();
         let (head, _) = forged_payload.rsplit_once('.').unwrap();

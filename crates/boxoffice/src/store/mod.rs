@@ -7,8 +7,7 @@ pub mod sqlite;
 
 use crate::domain::booking::Reservation;
 use crate::domain::{
-    ConcertId, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId,
-    SeatNo, UserId,
+    ConcertId, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
 use async_trait::async_trait;
 use serde::Serialize;
@@ -118,13 +117,7 @@ pub struct SeedSpec {
 
 impl SeedSpec {
     /// The `--demo` data: one concert, 3 dates of 50 seats, users 1..=1000 with no points.
-    pub const DEMO: SeedSpec = SeedSpec {
-        users: 1000,
-        concerts: 1,
-        schedules: 3,
-        seats: 50,
-        balance: 0,
-    };
+    pub const DEMO: SeedSpec = SeedSpec { users: 1000, concerts: 1, schedules: 3, seats: 50, balance: 0 };
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,10 +136,7 @@ pub struct AuditReport {
 
 impl AuditReport {
     pub fn from_checks(checks: Vec<AuditCheck>) -> Self {
-        Self {
-            ok: checks.iter().all(|c| c.ok),
-            checks,
-        }
+        Self { ok: checks.iter().all(|c| c.ok), checks }
     }
 }
 

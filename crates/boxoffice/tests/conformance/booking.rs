@@ -19,20 +19,12 @@ pub async fn full_purchase_sells_the_seat_and_ends_the_token(b: Backend) {
     let price = hold.body["price"].as_i64().unwrap();
     let reservation = hold.body["reservationId"].as_i64().unwrap();
     assert_eq!(app.seat_status(&token, schedule, 7).await, "HELD");
-    let available = app
-        .get(
-            &format!("/api/v1/schedules/{schedule}/seats?status=AVAILABLE"),
-            Some(&token),
-        )
-        .await;
+    let available = app.get(&format!("/api/v1/schedules/{schedule}/seats?status=AVAILABLE"), Some(&token)).await;
     assert_eq!(available.body["seats"].as_array().unwrap().len(), 49);
 
     // Not enough points yet: 409, and nothing moves.
     let short = app.pay(&token, reservation, "first-try").await;
-    assert_eq!(
-        (short.status, short.code()),
-        (StatusCode::CONFLICT, "INSUFFICIENT_POINTS")
-    );
+    assert_eq!((short.status, short.code()), (StatusCode::CONFLICT, "INSUFFICIENT_POINTS"));
     assert_eq!(app.balance(1).await, 0);
 
     assert_eq!(app.charge(1, price + 500).await.status, StatusCode::OK);
@@ -46,46 +38,23 @@ pub async fn full_purchase_sells_the_seat_and_ends_the_token(b: Backend) {
     let after = app.status(&token).await;
     assert_eq!(after.body["status"], "EXPIRED");
     let again = app.hold(&token, schedule, 8).await;
-    assert_eq!(
-        (again.status, again.code()),
-        (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED")
-    );
+    assert_eq!((again.status, again.code()), (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED"));
     let token2 = app.activate(2, 1).await;
     assert_eq!(app.seat_status(&token2, schedule, 7).await, "SOLD");
     let taken = app.hold(&token2, schedule, 7).await;
-    assert_eq!(
-        (taken.status, taken.code()),
-        (StatusCode::CONFLICT, "SEAT_UNAVAILABLE")
-    );
+    assert_eq!((taken.status, taken.code()), (StatusCode::CONFLICT, "SEAT_UNAVAILABLE"));
 
     let token1b = app.activate(1, 1).await;
-    let r = app
-        .get(
-            &format!("/api/v1/reservations/{reservation}"),
-            Some(&token1b),
-        )
-        .await;
+    let r = app.get(&format!("/api/v1/reservations/{reservation}"), Some(&token1b)).await;
     assert_eq!(r.body["status"], "CONFIRMED");
     assert_eq!(r.body["paymentId"], paid.body["paymentId"]);
     // Someone else's reservation reads as missing.
-    let other = app
-        .get(
-            &format!("/api/v1/reservations/{reservation}"),
-            Some(&token2),
-        )
-        .await;
-    assert_eq!(
-        (other.status, other.code()),
-        (StatusCode::NOT_FOUND, "RESERVATION_NOT_FOUND")
-    );
+    let other = app.get(&format!("/api/v1/reservations/{reservation}"), Some(&token2)).await;
+    assert_eq!((other.status, other.code()), (StatusCode::NOT_FOUND, "RESERVATION_NOT_FOUND"));
 
     let history = app.get("/api/v1/users/1/points/history", None).await;
-    let kinds: Vec<_> = history.body["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect();
+    let kinds: Vec<_> =
+        history.body["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["USE", "CHARGE"]);
     app.assert_audit_clean().await;
 }
@@ -94,14 +63,8 @@ pub async fn two_hundred_users_race_for_one_seat(b: Backend) {
     let app = TestApp::spawn(b, Opts::default()).await;
     let tokens = join_all((1..=200).map(|u| app.activate(u, 1))).await;
     let results = join_all(tokens.iter().map(|t| app.hold(t, 1, 1))).await;
-    let won: Vec<_> = results
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .collect();
-    let lost = results
-        .iter()
-        .filter(|r| r.status == StatusCode::CONFLICT && r.code() == "SEAT_UNAVAILABLE")
-        .count();
+    let won: Vec<_> = results.iter().filter(|r| r.status == StatusCode::CREATED).collect();
+    let lost = results.iter().filter(|r| r.status == StatusCode::CONFLICT && r.code() == "SEAT_UNAVAILABLE").count();
     assert_eq!(won.len(), 1, "exactly one hold wins");
     assert_eq!(lost, 199, "everyone else gets 409 SEAT_UNAVAILABLE");
     assert_eq!(app.seat_status(&tokens[0], 1, 1).await, "HELD");
@@ -123,33 +86,17 @@ pub async fn payment_with_one_key_twenty_times_debits_once(b: Backend) {
     let before = app.balance(5).await;
     let results = join_all((0..20).map(|_| app.pay(&token, reservation, "same-key"))).await;
     for r in &results {
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "a replay answers as the first call did: {}",
-            r.body
-        );
-        assert_eq!(
-            r.body, results[0].body,
-            "every replay returns the same receipt"
-        );
+        assert_eq!(r.status, StatusCode::CREATED, "a replay answers as the first call did: {}", r.body);
+        assert_eq!(r.body, results[0].body, "every replay returns the same receipt");
     }
     let price = results[0].body["amount"].as_i64().unwrap();
     assert_eq!(app.balance(5).await, before - price, "debited exactly once");
     let history = app.get("/api/v1/users/5/points/history", None).await;
-    let uses = history.body["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "USE")
-        .count();
+    let uses = history.body["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "USE").count();
     assert_eq!(uses, 1);
     // The same key for another reservation is refused, not applied.
     let reused = app.pay(&token, reservation + 1000, "same-key").await;
-    assert_eq!(
-        (reused.status, reused.code()),
-        (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED")
-    );
+    assert_eq!((reused.status, reused.code()), (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED"));
     app.assert_audit_clean().await;
 }
 
@@ -164,42 +111,28 @@ pub async fn payment_with_twenty_keys_sells_once(b: Backend) {
         async move { app.pay(token, reservation, &key).await }
     }))
     .await;
-    let created = results
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
+    let created = results.iter().filter(|r| r.status == StatusCode::CREATED).count();
     assert_eq!(created, 1, "exactly one payment");
     for r in results.iter().filter(|r| r.status != StatusCode::CREATED) {
         // Either the seat is already paid, or the payment already ended the token.
         assert!(
             matches!(
                 (r.status, r.code()),
-                (StatusCode::CONFLICT, "ALREADY_PAID")
-                    | (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED")
+                (StatusCode::CONFLICT, "ALREADY_PAID") | (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED")
             ),
             "unexpected {} {}",
             r.status,
             r.body
         );
     }
-    let paid = results
-        .iter()
-        .find(|r| r.status == StatusCode::CREATED)
-        .unwrap();
-    assert_eq!(
-        app.balance(6).await,
-        before - paid.body["amount"].as_i64().unwrap(),
-        "one debit"
-    );
+    let paid = results.iter().find(|r| r.status == StatusCode::CREATED).unwrap();
+    assert_eq!(app.balance(6).await, before - paid.body["amount"].as_i64().unwrap(), "one debit");
     app.assert_audit_clean().await;
 }
 
 pub async fn expired_hold_frees_the_seat_before_the_sweeper(b: Backend) {
-    let opts = Opts {
-        hold_ttl: Duration::from_millis(300),
-        sweep_interval: Duration::from_secs(3600),
-        ..Opts::default()
-    };
+    let opts =
+        Opts { hold_ttl: Duration::from_millis(300), sweep_interval: Duration::from_secs(3600), ..Opts::default() };
     let app = TestApp::spawn(b, opts).await;
     let a = app.activate(10, 1).await;
     let c = app.activate(11, 1).await;
@@ -212,47 +145,25 @@ pub async fn expired_hold_frees_the_seat_before_the_sweeper(b: Backend) {
     // Wait for the hold to run out (a condition on the clock, checked through the API).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while app.seat_status(&c, 2, 9).await != "AVAILABLE" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the hold never expired"
-        );
+        assert!(std::time::Instant::now() < deadline, "the hold never expired");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let late = app.pay(&a, reservation, "too-late").await;
-    assert_eq!(
-        (late.status, late.code()),
-        (StatusCode::GONE, "HOLD_EXPIRED")
-    );
-    assert_eq!(
-        app.balance(10).await,
-        1_000_000,
-        "an expired hold takes no points"
-    );
-    let mine = app
-        .get(&format!("/api/v1/reservations/{reservation}"), Some(&a))
-        .await;
+    assert_eq!((late.status, late.code()), (StatusCode::GONE, "HOLD_EXPIRED"));
+    assert_eq!(app.balance(10).await, 1_000_000, "an expired hold takes no points");
+    let mine = app.get(&format!("/api/v1/reservations/{reservation}"), Some(&a)).await;
     assert_eq!(mine.body["status"], "EXPIRED");
 
     let retake = app.hold(&c, 2, 9).await;
-    assert_eq!(
-        retake.status,
-        StatusCode::CREATED,
-        "the expired hold freed the seat: {}",
-        retake.body
-    );
-    let old = app
-        .get(&format!("/api/v1/reservations/{reservation}"), Some(&a))
-        .await;
+    assert_eq!(retake.status, StatusCode::CREATED, "the expired hold freed the seat: {}", retake.body);
+    let old = app.get(&format!("/api/v1/reservations/{reservation}"), Some(&a)).await;
     assert_eq!(old.body["status"], "EXPIRED");
     app.assert_audit_clean().await;
 }
 
 pub async fn sweeper_marks_expired_holds(b: Backend) {
-    let opts = Opts {
-        hold_ttl: Duration::from_millis(200),
-        sweep_interval: Duration::from_millis(50),
-        ..Opts::default()
-    };
+    let opts =
+        Opts { hold_ttl: Duration::from_millis(200), sweep_interval: Duration::from_millis(50), ..Opts::default() };
     let app = TestApp::spawn(b, opts).await;
     let a = app.activate(12, 1).await;
     let hold = app.hold(&a, 1, 20).await;
@@ -271,10 +182,7 @@ pub async fn sweeper_marks_expired_holds(b: Backend) {
         if stored.status == boxoffice::domain::booking::ReservationStatus::Expired {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sweeper never marked the hold"
-        );
+        assert!(std::time::Instant::now() < deadline, "the sweeper never marked the hold");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(app.seat_status(&a, 1, 20).await, "AVAILABLE");

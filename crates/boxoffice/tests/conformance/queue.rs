@@ -13,13 +13,7 @@ const PAUSED: f64 = 0.001;
 pub async fn thousand_joins_get_positions_one_to_thousand(b: Backend) {
     let opts = Opts {
         admission_rate: PAUSED,
-        seed: SeedSpec {
-            users: 1000,
-            concerts: 1,
-            schedules: 1,
-            seats: 10,
-            balance: 0,
-        },
+        seed: SeedSpec { users: 1000, concerts: 1, schedules: 1, seats: 10, balance: 0 },
         ..Opts::default()
     };
     let app = TestApp::spawn(b, opts).await;
@@ -32,10 +26,7 @@ pub async fn thousand_joins_get_positions_one_to_thousand(b: Backend) {
         let p = r.body["position"].as_u64().unwrap();
         assert!(positions.insert(p), "position {p} handed out twice");
         by_position[p as usize] = r.body["token"].as_str().unwrap().to_owned();
-        assert!(
-            r.headers.get("retry-after").is_some(),
-            "waiting answers carry Retry-After"
-        );
+        assert!(r.headers.get("retry-after").is_some(), "waiting answers carry Retry-After");
     }
     assert_eq!(positions, (1..=1000).collect::<HashSet<u64>>());
 
@@ -55,22 +46,9 @@ pub async fn thousand_joins_get_positions_one_to_thousand(b: Backend) {
     for (p, s) in &statuses {
         assert_eq!(s.body["position"].as_u64(), Some(*p as u64));
     }
-    let retry = |p: usize| {
-        statuses[p - 1].1.headers["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-    };
-    assert!(
-        retry(1000) > retry(1),
-        "Retry-After grows with position: {} vs {}",
-        retry(1000),
-        retry(1)
-    );
-    assert!(
-        statuses[999].1.body["etaSeconds"].as_u64() > statuses[0].1.body["etaSeconds"].as_u64()
-    );
+    let retry = |p: usize| statuses[p - 1].1.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
+    assert!(retry(1000) > retry(1), "Retry-After grows with position: {} vs {}", retry(1000), retry(1));
+    assert!(statuses[999].1.body["etaSeconds"].as_u64() > statuses[0].1.body["etaSeconds"].as_u64());
 }
 
 pub async fn admission_respects_max_active_and_drops_no_shows(b: Backend) {
@@ -78,13 +56,7 @@ pub async fn admission_respects_max_active_and_drops_no_shows(b: Backend) {
         max_active: 5,
         admission_rate: 200.0,
         claim_window: Duration::from_millis(300),
-        seed: SeedSpec {
-            users: 40,
-            concerts: 1,
-            schedules: 1,
-            seats: 10,
-            balance: 0,
-        },
+        seed: SeedSpec { users: 40, concerts: 1, schedules: 1, seats: 10, balance: 0 },
         ..Opts::default()
     };
     let app = TestApp::spawn(b, opts).await;
@@ -109,9 +81,7 @@ pub async fn admission_respects_max_active_and_drops_no_shows(b: Backend) {
         tokens.push(r.body["token"].as_str().unwrap().to_owned());
     }
     // User 30 keeps polling, as a person would; nobody else ever comes back.
-    let keeper = app
-        .wait_for_status(&tokens[29], "ACTIVE", Duration::from_secs(30))
-        .await;
+    let keeper = app.wait_for_status(&tokens[29], "ACTIVE", Duration::from_secs(30)).await;
     assert_eq!(keeper.status, StatusCode::OK);
     // Everyone ahead of the keeper was admitted and, never showing up, dropped.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -121,19 +91,12 @@ pub async fn admission_respects_max_active_and_drops_no_shows(b: Backend) {
         if waiting == 0 && active == 1 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no-shows were never dropped: waiting {waiting}, active {active}"
-        );
+        assert!(Instant::now() < deadline, "no-shows were never dropped: waiting {waiting}, active {active}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     done.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
-    assert!(
-        peak.load(Ordering::Relaxed) <= 5,
-        "active users exceeded max-active: {}",
-        peak.load(Ordering::Relaxed)
-    );
+    assert!(peak.load(Ordering::Relaxed) <= 5, "active users exceeded max-active: {}", peak.load(Ordering::Relaxed));
     assert!(peak.load(Ordering::Relaxed) >= 1);
     for (i, t) in tokens.iter().enumerate() {
         let s = app.status(t).await;
@@ -141,10 +104,7 @@ pub async fn admission_respects_max_active_and_drops_no_shows(b: Backend) {
         assert_eq!(s.body["status"], want, "user {} is {}", i + 1, s.body);
     }
     let dropped = app.hold(&tokens[0], 1, 1).await;
-    assert_eq!(
-        (dropped.status, dropped.code()),
-        (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED")
-    );
+    assert_eq!((dropped.status, dropped.code()), (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED"));
     // A dropped user may join again, at the back of the line.
     let rejoin = app.join(1, 1).await;
     assert_eq!(rejoin.status, StatusCode::CREATED);
@@ -156,71 +116,34 @@ pub async fn restart_keeps_places_and_active_users(b: Backend) {
     let opts = Opts {
         max_active: 3,
         admission_rate: 1_000.0,
-        seed: SeedSpec {
-            users: 20,
-            concerts: 1,
-            schedules: 1,
-            seats: 10,
-            balance: 0,
-        },
+        seed: SeedSpec { users: 20, concerts: 1, schedules: 1, seats: 10, balance: 0 },
         ..Opts::default()
     };
     let mut app = TestApp::spawn(b, opts).await;
     let mut tokens = Vec::new();
     for u in 1..=10 {
-        tokens.push(
-            app.join(u, 1).await.body["token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        tokens.push(app.join(u, 1).await.body["token"].as_str().unwrap().to_owned());
     }
     for t in &tokens[..3] {
-        app.wait_for_status(t, "ACTIVE", Duration::from_secs(10))
-            .await;
+        app.wait_for_status(t, "ACTIVE", Duration::from_secs(10)).await;
     }
-    let before: Vec<_> = join_all(tokens.iter().map(|t| app.status(t)))
-        .await
-        .into_iter()
-        .map(|r| r.body)
-        .collect();
+    let before: Vec<_> = join_all(tokens.iter().map(|t| app.status(t))).await.into_iter().map(|r| r.body).collect();
     assert_eq!(before[3]["position"], 1);
     assert_eq!(before[9]["position"], 7);
 
     app.restart().await;
 
-    let after: Vec<_> = join_all(tokens.iter().map(|t| app.status(t)))
-        .await
-        .into_iter()
-        .map(|r| r.body)
-        .collect();
+    let after: Vec<_> = join_all(tokens.iter().map(|t| app.status(t))).await.into_iter().map(|r| r.body).collect();
     for (i, (a, b)) in before.iter().zip(&after).enumerate() {
-        assert_eq!(
-            a["status"],
-            b["status"],
-            "user {} changed state across the restart",
-            i + 1
-        );
-        assert_eq!(
-            a["position"],
-            b["position"],
-            "user {} changed place across the restart",
-            i + 1
-        );
+        assert_eq!(a["status"], b["status"], "user {} changed state across the restart", i + 1);
+        assert_eq!(a["position"], b["position"], "user {} changed place across the restart", i + 1);
     }
     let stats = app.server().app.queue.stats().await.unwrap();
-    assert_eq!(
-        (stats[0].active, stats[0].waiting),
-        (3, 7),
-        "nobody jumped the line or the limit"
-    );
+    assert_eq!((stats[0].active, stats[0].waiting), (3, 7), "nobody jumped the line or the limit");
     // A newcomer after the restart queues behind everyone who was already waiting.
     let late = app.join(11, 1).await;
     assert_eq!(late.body["position"], 8);
     let token = app.activate(1, 1).await;
-    assert_eq!(
-        token, tokens[0],
-        "an active user's token survives the restart"
-    );
+    assert_eq!(token, tokens[0], "an active user's token survives the restart");
     app.assert_audit_clean().await;
 }

@@ -33,13 +33,7 @@ impl Default for Opts {
             active_ttl: Duration::from_secs(600),
             hold_ttl: Duration::from_secs(300),
             sweep_interval: Duration::from_secs(1),
-            seed: SeedSpec {
-                users: 300,
-                concerts: 2,
-                schedules: 2,
-                seats: 50,
-                balance: 0,
-            },
+            seed: SeedSpec { users: 300, concerts: 2, schedules: 2, seats: 50, balance: 0 },
         }
     }
 }
@@ -86,28 +80,11 @@ fn serve_args(backend: Backend, opts: &Opts, dir: &std::path::Path) -> ServeArgs
 impl TestApp {
     pub async fn spawn(backend: Backend, opts: Opts) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Server::start(serve_args(backend, &opts, dir.path()))
-            .await
-            .expect("server starts");
-        server
-            .app
-            .store
-            .seed(opts.seed, boxoffice::domain::Millis::now())
-            .await
-            .expect("seed");
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap();
-        TestApp {
-            base: format!("http://{}", server.addr),
-            client,
-            server: Some(server),
-            backend,
-            opts,
-            dir,
-        }
+        let server = Server::start(serve_args(backend, &opts, dir.path())).await.expect("server starts");
+        server.app.store.seed(opts.seed, boxoffice::domain::Millis::now()).await.expect("seed");
+        let client =
+            reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build().unwrap();
+        TestApp { base: format!("http://{}", server.addr), client, server: Some(server), backend, opts, dir }
     }
 
     /// Stops the server and starts a new one on the same data.
@@ -115,9 +92,8 @@ impl TestApp {
         if let Some(s) = self.server.take() {
             s.stop().await;
         }
-        let server = Server::start(serve_args(self.backend, &self.opts, self.dir.path()))
-            .await
-            .expect("server restarts");
+        let server =
+            Server::start(serve_args(self.backend, &self.opts, self.dir.path())).await.expect("server restarts");
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
     }
@@ -127,21 +103,12 @@ impl TestApp {
     }
 
     pub async fn audit(&self) -> AuditReport {
-        self.server()
-            .app
-            .store
-            .audit(boxoffice::domain::Millis::now())
-            .await
-            .expect("audit runs")
+        self.server().app.store.audit(boxoffice::domain::Millis::now()).await.expect("audit runs")
     }
 
     pub async fn assert_audit_clean(&self) {
         let report = self.audit().await;
-        assert!(
-            report.ok,
-            "audit found violations: {}",
-            serde_json::to_string_pretty(&report).unwrap()
-        );
+        assert!(report.ok, "audit found violations: {}", serde_json::to_string_pretty(&report).unwrap());
     }
 
     pub async fn send(
@@ -152,9 +119,7 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -203,18 +168,11 @@ impl TestApp {
 
     /// Sends a large body the way curl does (`Expect: 100-continue`), so the server can refuse it
     /// before it is transferred; returns the status line's code and the parsed final response.
-    pub async fn post_large(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        body: &[u8],
-    ) -> (u16, serde_json::Value) {
+    pub async fn post_large(&self, path: &str, token: Option<&str>, body: &[u8]) -> (u16, serde_json::Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.base.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Expect: 100-continue\r\nConnection: close\r\n\r\n",
             body.len()
@@ -233,34 +191,17 @@ impl TestApp {
             let _ = stream.read_to_end(&mut rest).await;
             text.push_str(&String::from_utf8_lossy(&rest));
         }
-        let code = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("status line");
+        let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status line");
         let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         assert_ne!(code, 500, "500: {text}");
         if code >= 400 {
-            assert!(
-                headers
-                    .to_ascii_lowercase()
-                    .contains("content-type: application/problem+json"),
-                "{headers}"
-            );
+            assert!(headers.to_ascii_lowercase().contains("content-type: application/problem+json"), "{headers}");
         }
-        (
-            code,
-            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-        )
+        (code, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn join(&self, user: i64, concert: i64) -> Resp {
-        self.post(
-            "/api/v1/queue/tokens",
-            None,
-            json!({ "userId": user, "concertId": concert }),
-        )
-        .await
+        self.post("/api/v1/queue/tokens", None, json!({ "userId": user, "concertId": concert })).await
     }
 
     pub async fn status(&self, token: &str) -> Resp {
@@ -270,15 +211,9 @@ impl TestApp {
     /// Joins and polls until admitted; the poll is a condition with a deadline, not a sleep.
     pub async fn activate(&self, user: i64, concert: i64) -> String {
         let r = self.join(user, concert).await;
-        assert!(
-            r.status.is_success(),
-            "join failed: {} {}",
-            r.status,
-            r.body
-        );
+        assert!(r.status.is_success(), "join failed: {} {}", r.status, r.body);
         let token = r.body["token"].as_str().unwrap().to_owned();
-        self.wait_for_status(&token, "ACTIVE", Duration::from_secs(20))
-            .await;
+        self.wait_for_status(&token, "ACTIVE", Duration::from_secs(20)).await;
         token
     }
 
@@ -289,39 +224,23 @@ impl TestApp {
             if s.body["status"] == want {
                 return s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "token never became {want}: last {}",
-                s.body
-            );
+            assert!(Instant::now() < deadline, "token never became {want}: last {}", s.body);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
     pub async fn charge(&self, user: i64, amount: i64) -> Resp {
-        self.post(
-            &format!("/api/v1/users/{user}/points/charge"),
-            None,
-            json!({ "amount": amount }),
-        )
-        .await
+        self.post(&format!("/api/v1/users/{user}/points/charge"), None, json!({ "amount": amount })).await
     }
 
     pub async fn balance(&self, user: i64) -> i64 {
-        let r = self
-            .get(&format!("/api/v1/users/{user}/points"), None)
-            .await;
+        let r = self.get(&format!("/api/v1/users/{user}/points"), None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body["balance"].as_i64().unwrap()
     }
 
     pub async fn hold(&self, token: &str, schedule: i64, seat: i64) -> Resp {
-        self.post(
-            "/api/v1/reservations",
-            Some(token),
-            json!({ "scheduleId": schedule, "seatNo": seat }),
-        )
-        .await
+        self.post("/api/v1/reservations", Some(token), json!({ "scheduleId": schedule, "seatNo": seat })).await
     }
 
     pub async fn pay(&self, token: &str, reservation: i64, key: &str) -> Resp {
@@ -336,16 +255,9 @@ impl TestApp {
     }
 
     pub async fn seat_status(&self, token: &str, schedule: i64, seat: i64) -> String {
-        let r = self
-            .get(&format!("/api/v1/schedules/{schedule}/seats"), Some(token))
-            .await;
+        let r = self.get(&format!("/api/v1/schedules/{schedule}/seats"), Some(token)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body["seats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["seatNo"] == seat)
-            .unwrap()["status"]
+        r.body["seats"].as_array().unwrap().iter().find(|s| s["seatNo"] == seat).unwrap()["status"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -359,8 +271,7 @@ async fn into_resp(res: reqwest::Response) -> Resp {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     // Every error is problem+json with a stable code, and nothing a client sends is a 500.
     assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "500: {body}");
@@ -373,9 +284,5 @@ async fn into_resp(res: reqwest::Response) -> Resp {
         assert!(body["code"].is_string(), "problem without code: {body}");
         assert_eq!(body["status"], status.as_u16(), "{body}");
     }
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }

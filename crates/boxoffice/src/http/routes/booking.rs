@@ -110,12 +110,8 @@ pub async fn pay(
     IdemKey(key): IdemKey,
     ApiJson(req): ApiJson<PayRequest>,
 ) -> ApiResult<(StatusCode, Json<Receipt>)> {
-    let key = key.ok_or_else(|| {
-        Error::bad_request(
-            "IDEMPOTENCY_KEY_REQUIRED",
-            "payments need an Idempotency-Key header",
-        )
-    })?;
+    let key =
+        key.ok_or_else(|| Error::bad_request("IDEMPOTENCY_KEY_REQUIRED", "payments need an Idempotency-Key header"))?;
     let reservation = ReservationId::parse(req.reservation_id)?;
     let receipt = s.app.pay(ticket, reservation, key).await?;
     Ok((StatusCode::CREATED, Json(receipt)))

@@ -50,11 +50,7 @@ pub async fn concerts(State(s): State<AppState>) -> ApiResult<Json<ConcertsRespo
     Ok(Json(ConcertsResponse {
         concerts: concerts
             .into_iter()
-            .map(|c| ConcertView {
-                concert_id: c.id.get(),
-                title: c.title,
-                venue: c.venue,
-            })
+            .map(|c| ConcertView { concert_id: c.id.get(), title: c.title, venue: c.venue })
             .collect(),
     }))
 }
@@ -114,18 +110,12 @@ pub async fn seats(
         None => false,
         Some("AVAILABLE") => true,
         Some(other) => {
-            return Err(Error::bad_request(
-                "INVALID_QUERY",
-                format!("status filter must be AVAILABLE, got {other:?}"),
+            return Err(
+                Error::bad_request("INVALID_QUERY", format!("status filter must be AVAILABLE, got {other:?}")).into()
             )
-            .into())
         }
     };
     let map = s.app.seats(ticket, ScheduleId::parse(schedule)?).await?;
-    let body = if only_available {
-        map.available_json.clone()
-    } else {
-        map.all_json.clone()
-    };
+    let body = if only_available { map.available_json.clone() } else { map.all_json.clone() };
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

@@ -51,16 +51,10 @@ pub struct HistoryQuery {
 /// A user's balance.
 #[utoipa::path(get, path = "/api/v1/users/{userId}/points", tag = "points", params(("userId" = i64, Path)),
     responses((status = 200, body = BalanceView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn balance(
-    State(s): State<AppState>,
-    ApiPath(user): ApiPath<i64>,
-) -> ApiResult<Json<BalanceView>> {
+pub async fn balance(State(s): State<AppState>, ApiPath(user): ApiPath<i64>) -> ApiResult<Json<BalanceView>> {
     let user = UserId::parse(user)?;
     let b = s.app.balance(user).await?;
-    Ok(Json(BalanceView {
-        user_id: user.get(),
-        balance: b.get(),
-    }))
+    Ok(Json(BalanceView { user_id: user.get(), balance: b.get() }))
 }
 
 async fn move_points(

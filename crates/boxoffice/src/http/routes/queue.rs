@@ -47,11 +47,7 @@ pub struct TokenResponse {
 
 fn view(s: Standing) -> (StatusResponse, Option<u64>) {
     match s {
-        Standing::Waiting {
-            position,
-            eta_seconds,
-            retry_after,
-        } => (
+        Standing::Waiting { position, eta_seconds, retry_after } => (
             StatusResponse {
                 status: QueueStatus::Waiting,
                 position: Some(position),
@@ -70,12 +66,7 @@ fn view(s: Standing) -> (StatusResponse, Option<u64>) {
             None,
         ),
         Standing::Expired => (
-            StatusResponse {
-                status: QueueStatus::Expired,
-                position: None,
-                eta_seconds: None,
-                active_until: None,
-            },
+            StatusResponse { status: QueueStatus::Expired, position: None, eta_seconds: None, active_until: None },
             None,
         ),
     }
@@ -106,16 +97,8 @@ pub async fn join(
     let concert = ConcertId::parse(req.concert_id)?;
     let (joined, token) = s.app.join(concert, user).await?;
     let (standing, retry) = view(joined.standing);
-    let code = if joined.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        code,
-        retry_header(retry),
-        Json(TokenResponse { token, standing }),
-    ))
+    let code = if joined.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((code, retry_header(retry), Json(TokenResponse { token, standing })))
 }
 
 /// Where the token stands. While waiting, `Retry-After` says when to ask again.
@@ -124,10 +107,7 @@ pub async fn join(
         (status = 200, body = StatusResponse),
         (status = 401, description = "missing or forged token", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
-pub async fn status(
-    State(s): State<AppState>,
-    Bearer(ticket): Bearer,
-) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
+pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
     let (body, retry) = view(s.app.standing(ticket).await?);
     Ok((retry_header(retry), Json(body)))
 }

@@ -116,12 +116,7 @@ pub fn run(conn: &Connection, now: Millis) -> Result<AuditReport> {
             let mut stmt = conn.prepare(sql).map_err(db_err)?;
             let width = stmt.column_count();
             let binds_now = sql.contains("?1");
-            let mut rows = if binds_now {
-                stmt.query([now.0])
-            } else {
-                stmt.query([])
-            }
-            .map_err(db_err)?;
+            let mut rows = if binds_now { stmt.query([now.0]) } else { stmt.query([]) }.map_err(db_err)?;
             while let Some(row) = rows.next().map_err(db_err)? {
                 if violations.len() >= AUDIT_SAMPLE {
                     break;
@@ -129,11 +124,7 @@ pub fn run(conn: &Connection, now: Millis) -> Result<AuditReport> {
                 violations.push(render(row, width).map_err(db_err)?);
             }
         }
-        checks.push(AuditCheck {
-            name,
-            ok: violations.is_empty(),
-            violations,
-        });
+        checks.push(AuditCheck { name, ok: violations.is_empty(), violations });
     }
     Ok(AuditReport::from_checks(checks))
 }

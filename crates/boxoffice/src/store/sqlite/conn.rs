@@ -24,11 +24,7 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self {
-            read_connections: 4,
-            timeout: Duration::from_secs(2),
-            write_queue: 4096,
-        }
+        Self { read_connections: 4, timeout: Duration::from_secs(2), write_queue: 4096 }
     }
 }
 
@@ -43,9 +39,9 @@ pub struct Db {
 pub(crate) fn db_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
-        Some(
-            DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | OutOfMemory,
-        ) => Error::unavailable("database", e),
+        Some(DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | OutOfMemory) => {
+            Error::unavailable("database", e)
+        }
         _ => Error::internal(format!("database: {e}")),
     }
 }
@@ -61,9 +57,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 impl Db {
     pub fn open(path: &Path, opts: DbOptions) -> Result<Self> {
         let mut writer = Connection::open(path).map_err(db_err)?;
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
+        writer.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
         configure(&writer).map_err(db_err)?;
         super::migrate::apply(&mut writer)?;
 
@@ -71,9 +65,7 @@ impl Db {
         for _ in 0..opts.read_connections.max(1) {
             let c = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
             )
             .map_err(db_err)?;
             configure(&c).map_err(db_err)?;
@@ -108,9 +100,7 @@ impl Db {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let run = || -> Result<T> {
-                let txn = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_err)?;
+                let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
                 let value = f(&txn)?;
                 txn.commit().map_err(db_err)?;
                 Ok(value)
@@ -119,26 +109,13 @@ impl Db {
         });
         match self.writer.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(Error::unavailable(
-                    "database",
-                    "too many writes are waiting",
-                ))
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(Error::unavailable("database", "the writer has stopped"))
-            }
+            Err(TrySendError::Full(_)) => return Err(Error::unavailable("database", "too many writes are waiting")),
+            Err(TrySendError::Disconnected(_)) => return Err(Error::unavailable("database", "the writer has stopped")),
         }
         match tokio::time::timeout(self.opts.timeout, rx).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Error::unavailable(
-                "database",
-                "the writer dropped the request",
-            )),
-            Err(_) => Err(Error::unavailable(
-                "database",
-                "timed out waiting for the writer",
-            )),
+            Ok(Err(_)) => Err(Error::unavailable("database", "the writer dropped the request")),
+            Err(_) => Err(Error::unavailable("database", "timed out waiting for the writer")),
         }
     }
 
@@ -148,19 +125,13 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let permit =
-            tokio::time::timeout(self.opts.timeout, self.read_permits.clone().acquire_owned())
-                .await
-                .map_err(|_| {
-                    Error::unavailable("database", "timed out waiting for a read connection")
-                })?
-                .map_err(|_| Error::unavailable("database", "the read pool is closed"))?;
+        let permit = tokio::time::timeout(self.opts.timeout, self.read_permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::unavailable("database", "timed out waiting for a read connection"))?
+            .map_err(|_| Error::unavailable("database", "the read pool is closed"))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = readers
-                .lock()
-                .pop()
-                .expect("a permit guarantees a free connection");
+            let conn = readers.lock().pop().expect("a permit guarantees a free connection");
             let result = f(&conn);
             readers.lock().push(conn);
             drop(permit);

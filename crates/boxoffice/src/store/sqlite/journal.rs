@@ -43,9 +43,8 @@ impl QueueJournal for SqliteStore {
                     })
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(db_err)?;
-                let mut s = c
-                    .prepare("SELECT concert_id, MAX(seq) FROM queue_entries GROUP BY concert_id")
-                    .map_err(db_err)?;
+                let mut s =
+                    c.prepare("SELECT concert_id, MAX(seq) FROM queue_entries GROUP BY concert_id").map_err(db_err)?;
                 let max_seq = s
                     .query_map([], |r| Ok((ConcertId::from_trusted(r.get(0)?), r.get::<_, i64>(1)? as u64)))
                     .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<_, _>>>())
@@ -97,23 +96,15 @@ impl QueueJournal for SqliteStore {
     async fn claimed(&self, concert: ConcertId, seq: u64, at: Millis) -> Result<()> {
         self.db
             .write(move |t| {
-                t.prepare_cached(
-                    "UPDATE queue_entries SET claimed_at = ?3 WHERE concert_id = ?1 AND seq = ?2",
-                )
-                .and_then(|mut s| s.execute(params![concert.get(), seq as i64, at.0]))
-                .map_err(db_err)?;
+                t.prepare_cached("UPDATE queue_entries SET claimed_at = ?3 WHERE concert_id = ?1 AND seq = ?2")
+                    .and_then(|mut s| s.execute(params![concert.get(), seq as i64, at.0]))
+                    .map_err(db_err)?;
                 Ok(())
             })
             .await
     }
 
-    async fn ended(
-        &self,
-        concert: ConcertId,
-        seqs: Vec<u64>,
-        why: EndReason,
-        at: Millis,
-    ) -> Result<()> {
+    async fn ended(&self, concert: ConcertId, seqs: Vec<u64>, why: EndReason, at: Millis) -> Result<()> {
         self.db
             .write(move |t| {
                 let mut s = t

@@ -14,15 +14,9 @@ pub fn apply(conn: &mut Connection) -> Result<usize> {
     .map_err(db_err)?;
     let mut ran = 0;
     for (version, sql) in MIGRATIONS {
-        let txn = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
+        let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
         let done: bool = txn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
-                [version],
-                |r| r.get(0),
-            )
+            .query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))
             .map_err(db_err)?;
         if !done {
             txn.execute_batch(sql).map_err(db_err)?;

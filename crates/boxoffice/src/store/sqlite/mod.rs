@@ -7,13 +7,12 @@ pub mod migrate;
 mod seed;
 
 use super::{
-    AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp,
-    PointsRequest, Receipt, Schedule, SeatRow, SeedSpec, Store,
+    AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt,
+    Schedule, SeatRow, SeedSpec, Store,
 };
 use crate::domain::booking::{self, Reservation, ReservationStatus};
 use crate::domain::{
-    ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId,
-    SeatNo, UserId,
+    ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
 use async_trait::async_trait;
 use conn::{db_err, Db, DbOptions};
@@ -28,20 +27,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path, opts: DbOptions) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::unavailable("database", format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::unavailable("database", format!("cannot create {}: {e}", dir.display())))?;
         }
-        Ok(Self {
-            db: Db::open(path, opts)?,
-        })
+        Ok(Self { db: Db::open(path, opts)? })
     }
 
     /// The file behind a `sqlite://` URL: `sqlite://data/x.db`, `sqlite:///abs/x.db`, `sqlite:x.db`.
     pub fn path_from_url(url: &str) -> Option<&Path> {
-        let rest = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
         let rest = rest.split('?').next().unwrap_or(rest);
         (!rest.is_empty()).then(|| Path::new(rest))
     }
@@ -62,15 +56,12 @@ fn reservation_from_row(r: &Row) -> rusqlite::Result<Reservation> {
     })
 }
 
-const RESERVATION_COLS: &str =
-    "id, user_id, schedule_id, seat_no, price, status, created_at, expires_at, payment_id";
+const RESERVATION_COLS: &str = "id, user_id, schedule_id, seat_no, price, status, created_at, expires_at, payment_id";
 
 fn load_reservation(conn: &Connection, id: ReservationId) -> Result<Option<Reservation>> {
-    conn.prepare_cached(&format!(
-        "SELECT {RESERVATION_COLS} FROM reservations WHERE id = ?1"
-    ))
-    .and_then(|mut s| s.query_row([id.get()], reservation_from_row).optional())
-    .map_err(db_err)
+    conn.prepare_cached(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id.get()], reservation_from_row).optional())
+        .map_err(db_err)
 }
 
 fn load_balance(conn: &Connection, user: UserId) -> Result<Points> {
@@ -82,22 +73,10 @@ fn load_balance(conn: &Connection, user: UserId) -> Result<Points> {
 }
 
 /// The stored request and response of an idempotent call, if the key was used before.
-fn idempotent_replay(
-    conn: &Connection,
-    user: UserId,
-    scope: &str,
-    key: &str,
-) -> Result<Option<(String, String)>> {
-    conn.prepare_cached(
-        "SELECT request, response FROM idempotency WHERE user_id = ?1 AND scope = ?2 AND key = ?3",
-    )
-    .and_then(|mut s| {
-        s.query_row(params![user.get(), scope, key], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
-    })
-    .map_err(db_err)
+fn idempotent_replay(conn: &Connection, user: UserId, scope: &str, key: &str) -> Result<Option<(String, String)>> {
+    conn.prepare_cached("SELECT request, response FROM idempotency WHERE user_id = ?1 AND scope = ?2 AND key = ?3")
+        .and_then(|mut s| s.query_row(params![user.get(), scope, key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(db_err)
 }
 
 fn remember(
@@ -119,8 +98,7 @@ fn remember(
 }
 
 fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json)
-        .map_err(|e| Error::internal(format!("stored idempotent response: {e}")))
+    serde_json::from_str(json).map_err(|e| Error::internal(format!("stored idempotent response: {e}")))
 }
 
 fn write_ledger(
@@ -146,24 +124,16 @@ fn write_ledger(
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        self.db
-            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
-            .await
+        self.db.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err)).await
     }
 
     async fn concerts(&self) -> Result<Vec<Concert>> {
         self.db
             .read(|c| {
-                let mut s = c
-                    .prepare_cached("SELECT id, title, venue FROM concerts ORDER BY id")
-                    .map_err(db_err)?;
+                let mut s = c.prepare_cached("SELECT id, title, venue FROM concerts ORDER BY id").map_err(db_err)?;
                 let rows = s
                     .query_map([], |r| {
-                        Ok(Concert {
-                            id: ConcertId::from_trusted(r.get(0)?),
-                            title: r.get(1)?,
-                            venue: r.get(2)?,
-                        })
+                        Ok(Concert { id: ConcertId::from_trusted(r.get(0)?), title: r.get(1)?, venue: r.get(2)? })
                     })
                     .and_then(|rows| rows.collect())
                     .map_err(db_err)?;
@@ -328,7 +298,10 @@ impl Store for SqliteStore {
                          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
                     )
                     .and_then(|mut s| {
-                        s.query_row(params![res.id.get(), req.user.get(), res.price.get(), req.key.as_str(), req.now.0], |r| r.get(0))
+                        s.query_row(
+                            params![res.id.get(), req.user.get(), res.price.get(), req.key.as_str(), req.now.0],
+                            |r| r.get(0),
+                        )
                     })
                     .map_err(db_err)?;
                 write_ledger(t, req.user, PointsOp::Use, res.price, after, Some(payment_id), req.now)?;
@@ -347,12 +320,8 @@ impl Store for SqliteStore {
                 )
                 .and_then(|mut s| s.execute(params![res.id.get(), req.now.0, payment_id]))
                 .map_err(db_err)?;
-                let receipt = Receipt {
-                    payment_id,
-                    reservation_id: res.id.get(),
-                    amount: res.price.get(),
-                    balance: after.get(),
-                };
+                let receipt =
+                    Receipt { payment_id, reservation_id: res.id.get(), amount: res.price.get(), balance: after.get() };
                 remember(t, req.user, "payment", req.key.as_str(), &request, &receipt, req.now)?;
                 Ok(receipt)
             })
@@ -369,9 +338,7 @@ impl Store for SqliteStore {
                 let scope = req.op.as_str();
                 let request = req.amount.get().to_string();
                 if let Some(key) = &req.key {
-                    if let Some((stored, response)) =
-                        idempotent_replay(t, req.user, scope, key.as_str())?
-                    {
+                    if let Some((stored, response)) = idempotent_replay(t, req.user, scope, key.as_str())? {
                         booking::check_replay(&stored, &request)?;
                         return parse_stored(&response);
                     }
@@ -382,11 +349,7 @@ impl Store for SqliteStore {
                     PointsOp::Use => booking::debit(before, req.amount)?,
                 };
                 write_ledger(t, req.user, req.op, req.amount, after, None, req.now)?;
-                let change = PointsChange {
-                    user_id: req.user.get(),
-                    amount: req.amount.get(),
-                    balance: after.get(),
-                };
+                let change = PointsChange { user_id: req.user.get(), amount: req.amount.get(), balance: after.get() };
                 if let Some(key) = &req.key {
                     remember(t, req.user, scope, key.as_str(), &request, &change, req.now)?;
                 }
@@ -427,7 +390,10 @@ impl Store for SqliteStore {
         self.db
             .write(move |t| {
                 let n = t
-                    .execute("UPDATE reservations SET status = 'EXPIRED' WHERE status = 'HELD' AND expires_at <= ?1", [now.0])
+                    .execute(
+                        "UPDATE reservations SET status = 'EXPIRED' WHERE status = 'HELD' AND expires_at <= ?1",
+                        [now.0],
+                    )
                     .map_err(db_err)?;
                 t.execute(
                     "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL \

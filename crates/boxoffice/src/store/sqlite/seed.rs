@@ -9,11 +9,9 @@ use rusqlite::{params, Transaction};
 
 pub fn seed(t: &Transaction, spec: SeedSpec, now: Millis) -> Result<()> {
     let (users, concerts): (i64, i64) = t
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM concerts)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM concerts)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .map_err(db_err)?;
     if users > 0 || concerts > 0 {
         return Err(Error::conflict(
@@ -22,9 +20,7 @@ pub fn seed(t: &Transaction, spec: SeedSpec, now: Millis) -> Result<()> {
         ));
     }
     {
-        let mut user = t
-            .prepare("INSERT INTO users (id, balance) VALUES (?1, ?2)")
-            .map_err(db_err)?;
+        let mut user = t.prepare("INSERT INTO users (id, balance) VALUES (?1, ?2)").map_err(db_err)?;
         let mut ledger = t
             .prepare(
                 "INSERT INTO point_ledger (user_id, kind, amount, balance_after, created_at) VALUES (?1, 'CHARGE', ?2, ?2, ?3)",
@@ -34,39 +30,26 @@ pub fn seed(t: &Transaction, spec: SeedSpec, now: Millis) -> Result<()> {
             user.execute(params![id, spec.balance]).map_err(db_err)?;
             // A starting balance is a charge like any other, so balance = ledger sum holds from the start.
             if spec.balance > 0 {
-                ledger
-                    .execute(params![id, spec.balance, now.0])
-                    .map_err(db_err)?;
+                ledger.execute(params![id, spec.balance, now.0]).map_err(db_err)?;
             }
         }
     }
-    let mut concert = t
-        .prepare("INSERT INTO concerts (id, title, venue) VALUES (?1, ?2, ?3)")
-        .map_err(db_err)?;
+    let mut concert = t.prepare("INSERT INTO concerts (id, title, venue) VALUES (?1, ?2, ?3)").map_err(db_err)?;
     let mut schedule = t
-        .prepare(
-            "INSERT INTO schedules (id, concert_id, starts_at, seat_count) VALUES (?1, ?2, ?3, ?4)",
-        )
+        .prepare("INSERT INTO schedules (id, concert_id, starts_at, seat_count) VALUES (?1, ?2, ?3, ?4)")
         .map_err(db_err)?;
-    let mut seat = t
-        .prepare("INSERT INTO seats (schedule_id, seat_no, price) VALUES (?1, ?2, ?3)")
-        .map_err(db_err)?;
+    let mut seat = t.prepare("INSERT INTO seats (schedule_id, seat_no, price) VALUES (?1, ?2, ?3)").map_err(db_err)?;
     let day = 86_400_000i64;
     let mut schedule_id = 0i64;
     for c in 1..=spec.concerts as i64 {
-        concert
-            .execute(params![c, format!("boxoffice live #{c}"), "Olympic Hall"])
-            .map_err(db_err)?;
+        concert.execute(params![c, format!("boxoffice live #{c}"), "Olympic Hall"]).map_err(db_err)?;
         for s in 1..=spec.schedules as i64 {
             schedule_id += 1;
             // Dates start a week out at 19:00 UTC-ish, one day apart.
             let starts = (now.0 / day + 7 + s) * day + 19 * 3_600_000;
-            schedule
-                .execute(params![schedule_id, c, starts, spec.seats])
-                .map_err(db_err)?;
+            schedule.execute(params![schedule_id, c, starts, spec.seats]).map_err(db_err)?;
             for n in 1..=spec.seats as i32 {
-                seat.execute(params![schedule_id, n, seeded_price(n).get()])
-                    .map_err(db_err)?;
+                seat.execute(params![schedule_id, n, seeded_price(n).get()]).map_err(db_err)?;
             }
         }
     }

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Throughput benchmark of the booking core on the embedded default.
+
+Starts the release binary on fresh data, bounded runs of wrk against 127.0.0.1 only, and prints
+the median of N runs per benchmark (requests/s and p99):
+
+  cargo build --release && python3 bench/core.py [--runs 3] [--duration 10] [--connections 100]
+
+Needs wrk (`apt-get install wrk`). Everything it starts is stopped when it ends.
+"""
+import argparse, json, os, re, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(base, method, path, body=None, token=None):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+class Server:
+    def __init__(self, binary, seed, extra):
+        self.dir = tempfile.mkdtemp(prefix="boxoffice-bench-")
+        subprocess.run([binary, "seed", "--data-dir", self.dir] + seed, check=True, stdout=subprocess.DEVNULL)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--data-dir", self.dir, "--bind", f"127.0.0.1:{self.port}", "--max-active", "1000000",
+             "--admission-rate", "1000000", "--admission-tick", "5ms", "--claim-window", "10m", "--active-ttl", "1h"] + extra,
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "server.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
+        deadline = time.time() + 20
+        while True:
+            try:
+                urllib.request.urlopen(self.base + "/health/ready", timeout=1)
+                break
+            except Exception:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise SystemExit("server did not start; see " + self.dir)
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def active_tokens(self, concert, users):
+        tokens = [call(self.base, "POST", "/api/v1/queue/tokens", {"userId": u, "concertId": concert})["token"] for u in users]
+        for t in tokens:
+            deadline = time.time() + 10
+            while call(self.base, "GET", "/api/v1/queue/status", token=t)["status"] != "ACTIVE":
+                if time.time() > deadline:
+                    raise SystemExit("token never became active")
+                time.sleep(0.01)
+        return tokens
+
+
+def wrk(base, script, args, threads, connections, duration):
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+           "-s", os.path.join(HERE, "wrk", script), base, "--"] + [str(a) for a in args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        return float(m.group(1)) * unit[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    journeys = re.search(r"JOURNEYS paid=(\d+) holds_lost=(\d+) errors=(\d+) seconds=([\d.]+)", out)
+    return {
+        "rps": rps, "p50": pct(50), "p99": pct(99),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+        "journeys_per_s": int(journeys.group(1)) / float(journeys.group(4)) if journeys else None,
+        "journey_errors": int(journeys.group(3)) if journeys else None,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--journey-connections", type=int, default=32)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "boxoffice"))
+    ap.add_argument("--only", nargs="*", help="status seats join journey")
+    a = ap.parse_args()
+    wanted = set(a.only or ["status", "seats", "join", "journey"])
+    results = {k: [] for k in ["status", "seats", "join", "journey"] if k in wanted}
+
+    # Reads and joins: the demo's shape (50 seats a date), many users and one concert per run.
+    read = Server(a.binary, ["--users", "400000", "--concerts", str(a.runs + 1), "--schedules", "3", "--seats", "50"], [])
+    try:
+        tokens = read.active_tokens(1, range(1, 1001))
+        tok_file = os.path.join(read.dir, "tokens.txt")
+        with open(tok_file, "w") as f:
+            f.write("\n".join(tokens) + "\n")
+        for run in range(a.runs):
+            if "status" in wanted:
+                results["status"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/queue/status"], 2, a.connections, a.duration))
+            if "seats" in wanted:
+                results["seats"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/schedules/1/seats"], 2, a.connections, a.duration))
+            if "join" in wanted:
+                results["join"].append(wrk(read.base, "join.lua", [run + 2, 1, 190000], 2, a.connections, a.duration))
+            for k in results:
+                if results[k]:
+                    print(f"run {run + 1} {k}: {results[k][-1]}", file=sys.stderr)
+    finally:
+        read.stop()
+
+    if "journey" in wanted:
+        # Hold + pay on distinct seats: 10 dates x 5000 seats per concert, one concert per run.
+        per = 10
+        journey = Server(a.binary, ["--users", "200000", "--concerts", str(a.runs), "--schedules", str(per), "--seats", "5000",
+                                    "--balance", "1000000000"], [])
+        try:
+            for run in range(a.runs):
+                first_schedule = run * per + 1
+                results["journey"].append(wrk(journey.base, "journey.lua",
+                                              [run + 1, 1, first_schedule, 5000, per, a.journey_connections],
+                                              a.journey_connections, a.journey_connections, a.duration))
+                print(f"run {run + 1} journey: {results['journey'][-1]}", file=sys.stderr)
+            audit = subprocess.run([a.binary, "audit", "--data-dir", journey.dir], capture_output=True, text=True)
+            print(f"journey audit: {'clean' if audit.returncode == 0 else 'VIOLATIONS'}", file=sys.stderr)
+            if audit.returncode != 0:
+                print(audit.stdout, file=sys.stderr)
+                sys.exit(1)
+        finally:
+            journey.stop()
+
+    print(f"\nmedian of {a.runs} runs, {a.duration}s each, wrk on the same 2 cores:")
+    print("| benchmark | requests/s | p50 ms | p99 ms | journeys/s | non-2xx |")
+    print("|---|---|---|---|---|---|")
+    for k, runs in results.items():
+        med = lambda f: statistics.median(r[f] for r in runs)
+        j = f"{statistics.median(r['journeys_per_s'] for r in runs):.0f}" if k == "journey" else "–"
+        print(f"| {k} | {med('rps'):.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {j} | {max(r['non2xx'] for r in runs)} |")
+
+
+if __name__ == "__main__":
+    main()
