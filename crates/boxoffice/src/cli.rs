@@ -90,6 +90,9 @@ pub struct ServeArgs {
     /// How often expired holds are marked in the store.
     #[arg(long, env = "BOXOFFICE_SWEEP_INTERVAL", default_value = "1s", value_parser = duration)]
     pub sweep_interval: Duration,
+    /// Serve the web pages from this directory instead of the copies built into the binary.
+    #[arg(long, env = "BOXOFFICE_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "BOXOFFICE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -1,20 +1,20 @@
 //! Background loops: admission (and no-show/timeout expiry) and the hold-expiry sweeper.
 
+use crate::app::App;
 use crate::domain::Millis;
-use crate::queue::WaitingRoom;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-pub fn spawn_admission(queue: Arc<dyn WaitingRoom>, every: Duration) -> JoinHandle<()> {
+pub fn spawn_admission(app: Arc<App>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match queue.tick(Millis::now()).await {
+            match app.admission_tick().await {
                 Ok(r) => {
                     metrics::counter!("boxoffice_queue_admitted_total").increment(r.admitted);
                     metrics::counter!("boxoffice_queue_dropped_total", "reason" => "no_show").increment(r.no_shows);
@@ -22,7 +22,7 @@ pub fn spawn_admission(queue: Arc<dyn WaitingRoom>, every: Duration) -> JoinHand
                 }
                 Err(e) => tracing::warn!(error = %e, "admission tick failed; retrying next tick"),
             }
-            if let Ok(stats) = queue.stats().await {
+            if let Ok(stats) = app.queue.stats().await {
                 for s in stats {
                     let concert = s.concert.to_string();
                     metrics::gauge!("boxoffice_queue_waiting", "concert" => concert.clone()).set(s.waiting as f64);

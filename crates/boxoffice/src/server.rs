@@ -136,7 +136,7 @@ impl Server {
             TokenSigner::new(&secret),
             BookingConfig { hold_ttl: args.hold_ttl },
         ));
-        let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle());
+        let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle(), args.web_dir.clone());
 
         let listener = TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
         let addr = listener.local_addr()?;
@@ -149,7 +149,7 @@ impl Server {
                 .await
         });
         let jobs = vec![
-            crate::jobs::spawn_admission(queue, args.admission_tick),
+            crate::jobs::spawn_admission(app.clone(), args.admission_tick),
             crate::jobs::spawn_hold_sweeper(backends.store, args.sweep_interval),
         ];
         tracing::info!(%addr, "boxoffice is listening");

@@ -30,6 +30,8 @@ pub struct App {
     cfg: BookingConfig,
     catalog: CatalogCache,
     seats: SeatMaps,
+    /// Bumped after every admission tick that changed a line, so live subscribers re-read.
+    queue_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// A schedule with how many of its seats can be held right now.
@@ -40,7 +42,29 @@ pub struct ScheduleAvailability {
 
 impl App {
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn WaitingRoom>, signer: TokenSigner, cfg: BookingConfig) -> Self {
-        Self { store, queue, signer, cfg, catalog: CatalogCache::default(), seats: SeatMaps::default() }
+        Self {
+            store,
+            queue,
+            signer,
+            cfg,
+            catalog: CatalogCache::default(),
+            seats: SeatMaps::default(),
+            queue_changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    /// Runs one admission tick and wakes live subscribers when a line moved.
+    pub async fn admission_tick(&self) -> Result<crate::queue::TickReport> {
+        let report = self.queue.tick(Millis::now()).await?;
+        if report != crate::queue::TickReport::default() {
+            self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
+        }
+        Ok(report)
+    }
+
+    /// A receiver that changes whenever a line may have moved.
+    pub fn queue_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.queue_changed.subscribe()
     }
 
     // ---- waiting room ----

@@ -87,6 +87,29 @@ impl FromRequestParts<AppState> for Bearer {
     }
 }
 
+/// For Server-Sent Events: the token from the Authorization header, or from `?token=` because
+/// a browser's EventSource cannot set headers.
+pub struct StreamBearer(pub Ticket);
+
+impl FromRequestParts<AppState> for StreamBearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Bearer::from_request_parts(parts, state).await.map(|b| StreamBearer(b.0));
+        }
+        #[derive(serde::Deserialize)]
+        struct Q {
+            token: Option<String>,
+        }
+        let ApiQuery(q) = ApiQuery::<Q>::from_request_parts(parts, state).await?;
+        let token = q.token.ok_or_else(|| {
+            ApiError(Error::unauthorized("TOKEN_MISSING", "send the queue token as Authorization: Bearer or ?token="))
+        })?;
+        Ok(StreamBearer(state.app.verify(&token)?))
+    }
+}
+
 /// The `Idempotency-Key` header, if sent.
 pub struct IdemKey(pub Option<IdempotencyKey>);
 

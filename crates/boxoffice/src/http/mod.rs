@@ -4,6 +4,7 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod web;
 
 use crate::app::App;
 use crate::domain::error::ErrorKind;
@@ -32,14 +33,17 @@ pub struct AppState {
     pub app: Arc<App>,
     pub metrics: PrometheusHandle,
     pub openapi: Bytes,
+    /// Serve the pages from this directory instead of the copies compiled in.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
-pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
-    let state = AppState { app, metrics, openapi: openapi::document() };
+pub fn router(app: Arc<App>, metrics: PrometheusHandle, web_dir: Option<std::path::PathBuf>) -> Router {
+    let state = AppState { app, metrics, openapi: openapi::document(), web_dir };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/api/v1/queue/tokens", post(queue::join))
         .route("/api/v1/queue/status", get(queue::status))
+        .route("/api/v1/queue/events", get(queue::events))
         .route("/api/v1/concerts", get(catalog::concerts))
         .route("/api/v1/concerts/{concert_id}/schedules", get(catalog::schedules))
         .route("/api/v1/schedules/{schedule_id}/seats", get(catalog::seats))
@@ -54,6 +58,8 @@ pub fn router(app: Arc<App>, metrics: PrometheusHandle) -> Router {
         .route("/health/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .route("/", get(web::index))
+        .route("/assets/{name}", get(web::asset))
         .route_layer(middleware::from_fn(track_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -31,7 +31,7 @@ impl Modify for QueueTokenAuth {
 #[openapi(
     info(title = "boxoffice", description = "Concert ticketing with a virtual waiting room. Errors are application/problem+json with a stable `code`."),
     paths(
-        queue::join, queue::status,
+        queue::join, queue::status, queue::events,
         catalog::concerts, catalog::schedules, catalog::seats,
         booking::hold, booking::get_reservation, booking::pay,
         points::balance, points::charge, points::use_points, points::history,

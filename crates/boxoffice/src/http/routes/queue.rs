@@ -1,12 +1,13 @@
 //! The waiting room: join, and see where you stand.
 
 use crate::domain::{ConcertId, UserId};
-use crate::http::extract::{ApiJson, Bearer};
+use crate::http::extract::{ApiJson, Bearer, StreamBearer};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
 use crate::queue::Standing;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,4 +111,72 @@ pub async fn join(
 pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
     let (body, retry) = view(s.app.standing(ticket).await?);
     Ok((retry_header(retry), Json(body)))
+}
+
+/// Counts open event streams; decremented when the stream is dropped.
+struct Subscriber;
+
+impl Subscriber {
+    fn new() -> Self {
+        metrics::gauge!("boxoffice_queue_event_subscribers").increment(1.0);
+        Subscriber
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        metrics::gauge!("boxoffice_queue_event_subscribers").decrement(1.0);
+    }
+}
+
+/// Live position as Server-Sent Events (`event: status`, data as `GET /queue/status`). A new event
+/// is sent whenever the answer changes; the stream ends after `EXPIRED`. The token may be passed
+/// as `?token=` since EventSource cannot set headers.
+#[utoipa::path(get, path = "/api/v1/queue/events", tag = "queue", security(("queueToken" = [])),
+    params(("token" = Option<String>, Query, description = "the queue token, when no Authorization header can be sent")),
+    responses(
+        (status = 200, description = "text/event-stream of `status` events", content_type = "text/event-stream"),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn events(
+    State(s): State<AppState>,
+    StreamBearer(ticket): StreamBearer,
+) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    // Fail fast (401/503) before the stream starts, rather than inside it.
+    let first = s.app.standing(ticket).await?;
+    let changes = s.app.queue_changes();
+    struct Feed {
+        app: std::sync::Arc<crate::app::App>,
+        changes: tokio::sync::watch::Receiver<u64>,
+        last: Option<String>,
+        next: Option<Standing>,
+        ended: bool,
+        _sub: Subscriber,
+    }
+    let init =
+        Feed { app: s.app.clone(), changes, last: None, next: Some(first), ended: false, _sub: Subscriber::new() };
+    let stream = futures::stream::unfold(init, move |mut st| async move {
+        if st.ended {
+            return None;
+        }
+        loop {
+            // A dependency hiccup yields nothing now; the next change looks again.
+            let standing = match st.next.take() {
+                Some(s) => Some(s),
+                None => st.app.standing(ticket).await.ok(),
+            };
+            if let Some(standing) = standing {
+                let (body, _) = view(standing);
+                let json = serde_json::to_string(&body).unwrap_or_default();
+                if st.last.as_deref() != Some(json.as_str()) {
+                    st.ended = body.status == QueueStatus::Expired;
+                    st.last = Some(json.clone());
+                    return Some((Ok(Event::default().event("status").data(json)), st));
+                }
+            }
+            // Wake on the next admission tick that moved a line, or after a while regardless
+            // (another instance may have moved it, and the ETA drifts).
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), st.changes.changed()).await;
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }
