@@ -42,9 +42,9 @@ pub struct StoreArgs {
     /// Store URL. Default: sqlite://<data-dir>/boxoffice.db.
     #[arg(long, env = "BOXOFFICE_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Read connections in the database pool.
-    #[arg(long, env = "BOXOFFICE_DB_POOL_SIZE", default_value_t = 4)]
-    pub db_pool_size: usize,
+    /// Connections in the database pool (default: 4 SQLite readers, 16 PostgreSQL connections).
+    #[arg(long, env = "BOXOFFICE_DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
     /// Longest wait for a database connection or the writer before answering 503.
     #[arg(long, env = "BOXOFFICE_DB_TIMEOUT", default_value = "2s", value_parser = duration)]
     pub db_timeout: Duration,
@@ -54,15 +54,27 @@ pub struct StoreArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct RedisArgs {
+    /// Waiting-room URL, redis://… (scale-out mode, with a postgres:// store). Default: in-process.
+    #[arg(long, env = "BOXOFFICE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
+    #[arg(long, env = "BOXOFFICE_REDIS_PREFIX", default_value = "boxoffice:")]
+    pub redis_prefix: String,
+    /// Longest wait for a Redis answer before answering 503.
+    #[arg(long, env = "BOXOFFICE_REDIS_TIMEOUT", default_value = "500ms", value_parser = duration)]
+    pub redis_timeout: Duration,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Address to listen on.
     #[arg(long, env = "BOXOFFICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// Waiting-room URL (scale-out mode). Default: the in-process waiting room.
-    #[arg(long, env = "BOXOFFICE_REDIS_URL")]
-    pub redis_url: Option<String>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Seed a demo concert (3 dates x 50 seats) and users 1..1000 when the store is empty.
     #[arg(long, env = "BOXOFFICE_DEMO")]
     pub demo: bool,
@@ -136,9 +148,8 @@ pub struct SeedArgs {
 pub struct AuditArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Waiting-room URL (scale-out mode).
-    #[arg(long, env = "BOXOFFICE_REDIS_URL")]
-    pub redis_url: Option<String>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Write the report as JSON to this file as well.
     #[arg(long, env = "BOXOFFICE_AUDIT_OUTPUT")]
     pub output: Option<PathBuf>,

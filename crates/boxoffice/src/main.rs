@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(ServeArgs::demo_defaults()).await,
         Some(Command::Serve(args)) => serve(args).await,
-        Some(Command::Migrate(args)) => open_store(&args).map(|_| {
+        Some(Command::Migrate(args)) => open_store(&args).await.map(|_| {
             println!("migrations applied");
             ExitCode::SUCCESS
         }),
@@ -47,7 +47,7 @@ async fn shutdown_signal() {
 }
 
 async fn seed(args: boxoffice::cli::SeedArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store).await?;
     let spec = SeedSpec {
         users: args.users,
         concerts: args.concerts,
@@ -80,11 +80,7 @@ async fn seed(args: boxoffice::cli::SeedArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn audit(args: boxoffice::cli::AuditArgs) -> anyhow::Result<ExitCode> {
-    if args.redis_url.is_some() {
-        anyhow::bail!("--redis-url: the Redis waiting room (scale-out mode) is not part of this build yet");
-    }
-    let store = open_store(&args.store)?;
-    let report = store.audit(Millis::now()).await.map_err(anyhow::Error::msg)?;
+    let report = boxoffice::server::audit(&args.store, &args.redis).await?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.output {
         std::fs::write(path, &json)?;

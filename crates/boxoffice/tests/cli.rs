@@ -1,5 +1,8 @@
 //! The binary's commands, run as a user would run them.
 
+#[path = "common/scaleout.rs"]
+mod scaleout;
+
 use std::process::Command;
 
 fn boxoffice(args: &[&str]) -> std::process::Output {
@@ -107,5 +110,37 @@ fn migrate_creates_the_schema_and_refuses_unknown_urls() {
     assert!(dir.path().join("x.db").exists());
     let bad = boxoffice(&["migrate", "--database-url", "mysql://nope"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(text(&bad).contains("not a sqlite:// URL"), "{}", text(&bad));
+    assert!(text(&bad).contains("neither a sqlite:// nor a postgres:// URL"), "{}", text(&bad));
+}
+
+#[tokio::test]
+async fn seed_and_audit_work_on_postgres_and_redis() {
+    if !scaleout::scaleout_ready() {
+        return;
+    }
+    let space = scaleout::ScaleOutSpace::create().await;
+    let db = space.database_url.clone();
+    let run = move |args: Vec<String>| {
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            boxoffice(&args)
+        })
+        .join()
+        .unwrap()
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let first = run(args(&["seed", "--database-url", &db, "--users", "100000", "--seats", "100", "--balance", "10"]));
+    assert!(first.status.success(), "{}", text(&first));
+    let second = run(args(&["seed", "--database-url", &db, "--users", "10"]));
+    assert_eq!(second.status.code(), Some(3), "{}", text(&second));
+    let redis = scaleout::redis_url();
+    let audit = run(args(&["audit", "--database-url", &db, "--redis-url", &redis, "--redis-prefix", &space.prefix]));
+    assert!(audit.status.success(), "{}", text(&audit));
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let names: Vec<_> =
+        report["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
+    assert!(names.contains(&"admission_is_fifo".to_owned()), "the Redis checks run too: {names:?}");
+    let lonely = run(args(&["serve", "--database-url", &db, "--bind", "127.0.0.1:0"]));
+    assert_eq!(lonely.status.code(), Some(2));
+    assert!(text(&lonely).contains("needs --redis-url"), "{}", text(&lonely));
 }

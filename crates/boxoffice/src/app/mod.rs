@@ -21,6 +21,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub struct BookingConfig {
     pub hold_ttl: Duration,
+    /// Set when several instances share the store: seat snapshots older than this are reloaded.
+    pub seat_snapshot_max_age: Option<Duration>,
 }
 
 pub struct App {
@@ -48,7 +50,7 @@ impl App {
             signer,
             cfg,
             catalog: CatalogCache::default(),
-            seats: SeatMaps::default(),
+            seats: SeatMaps::new(cfg.seat_snapshot_max_age),
             queue_changed: tokio::sync::watch::channel(0).0,
         }
     }

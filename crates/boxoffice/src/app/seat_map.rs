@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct SeatMap {
@@ -69,8 +70,9 @@ impl SeatMap {
 struct Slot {
     /// Bumped by every write, so a load that raced with a write does not overwrite its patch.
     generation: u64,
-    /// The stored rows as this process last knew them, patched by its own writes.
-    rows: Option<Arc<Vec<SeatRow>>>,
+    /// The stored rows as this process last knew them, patched by its own writes, and when they
+    /// were loaded.
+    rows: Option<(Arc<Vec<SeatRow>>, Instant)>,
     /// The answers built from `rows`; dropped by a write and rebuilt by the next read, so a burst
     /// of writes costs one rebuild, not one per write.
     built: Option<Arc<SeatMap>>,
@@ -79,6 +81,8 @@ struct Slot {
 #[derive(Default)]
 pub struct SeatMaps {
     slots: RwLock<HashMap<ScheduleId, Slot>>,
+    /// When other instances write to the same store, rows older than this are reloaded.
+    max_age: Option<Duration>,
 }
 
 /// A change this process just committed to one seat.
@@ -89,15 +93,21 @@ pub enum SeatChange {
 }
 
 impl SeatMaps {
+    pub fn new(max_age: Option<Duration>) -> Self {
+        Self { slots: Default::default(), max_age }
+    }
+
     pub async fn get(&self, store: &dyn Store, schedule: ScheduleId, now: Millis) -> Result<Arc<SeatMap>> {
+        let fresh = |loaded: &Instant| self.max_age.is_none_or(|age| loaded.elapsed() < age);
         let (generation, rows) = {
             let slots = self.slots.read();
             match slots.get(&schedule) {
                 Some(slot) => {
-                    if let Some(map) = slot.built.as_ref().filter(|m| now < m.valid_until) {
+                    let rows = slot.rows.clone().filter(|(_, loaded)| fresh(loaded));
+                    if let Some(map) = slot.built.as_ref().filter(|m| now < m.valid_until && rows.is_some()) {
                         return Ok(map.clone());
                     }
-                    (slot.generation, slot.rows.clone())
+                    (slot.generation, rows)
                 }
                 None => (0, None),
             }
@@ -105,9 +115,9 @@ impl SeatMaps {
         let rows = match rows {
             // Only the clock moved, or a write of ours patched the rows: no query needed.
             Some(rows) => rows,
-            None => Arc::new(store.seats(schedule).await?),
+            None => (Arc::new(store.seats(schedule).await?), Instant::now()),
         };
-        let map = Arc::new(SeatMap::build(schedule, rows.as_ref().clone(), now));
+        let map = Arc::new(SeatMap::build(schedule, rows.0.as_ref().clone(), now));
         let mut slots = self.slots.write();
         let slot = slots.entry(schedule).or_default();
         if slot.generation == generation {
@@ -123,7 +133,7 @@ impl SeatMaps {
         let slot = slots.entry(schedule).or_default();
         slot.generation += 1;
         slot.built = None;
-        let Some(rows) = slot.rows.as_mut() else { return };
+        let Some((rows, _)) = slot.rows.as_mut() else { return };
         if let Some(row) = Arc::make_mut(rows).iter_mut().find(|r| r.seat_no == seat) {
             match change {
                 SeatChange::Held { until } => row.held_until = Some(until),

@@ -2,9 +2,11 @@
 //! of where the queue lives.
 
 pub mod memory;
+pub mod redis;
 pub mod token;
 
 use crate::domain::{ConcertId, Millis, Result, UserId};
+use crate::store::AuditCheck;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -90,4 +92,9 @@ pub trait WaitingRoom: Send + Sync + 'static {
     /// Drops no-shows and timed-out users, then admits from the front of each line.
     async fn tick(&self, now: Millis) -> Result<TickReport>;
     async fn stats(&self) -> Result<Vec<RoomStats>>;
+    /// Queue invariants this backend can check on its own (FIFO, the active limit). The embedded
+    /// queue's journal is audited with the store, so it has none of its own.
+    async fn audit(&self) -> Result<Vec<AuditCheck>> {
+        Ok(Vec::new())
+    }
 }

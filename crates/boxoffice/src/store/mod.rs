@@ -3,6 +3,7 @@
 //! Every method is one use case's data step and runs in one transaction. Rules come from
 //! `domain`; a backend only loads rows, asks the domain and writes the outcome.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::domain::booking::Reservation;

@@ -1,6 +1,8 @@
 //! The conformance suite: every API, rule, concurrency and bad-input test, written once and run
 //! against each backend by `conformance!`.
 
+#[path = "../common/scaleout.rs"]
+mod scaleout;
 mod support;
 
 mod bad_input;
@@ -18,6 +20,16 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     crate::$module::$name(crate::Backend::Embedded).await
+                }
+            )*
+        }
+        mod scale_out {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if crate::scaleout::scaleout_ready() {
+                        crate::$module::$name(crate::Backend::ScaleOut).await
+                    }
                 }
             )*
         }

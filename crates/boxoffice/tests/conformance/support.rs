@@ -7,10 +7,15 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+pub use crate::scaleout::{redis_url, ScaleOutSpace};
+
 /// The backends a conformance test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite file + in-process waiting room.
     Embedded,
+    /// PostgreSQL + Redis, each test with its own database and key prefix.
+    ScaleOut,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +46,9 @@ impl Default for Opts {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// Declared before `space` so the server stops before its database is dropped.
     pub server: Option<Server>,
+    pub space: Option<ScaleOutSpace>,
     pub backend: Backend,
     pub opts: Opts,
     pub dir: tempfile::TempDir,
@@ -59,13 +66,15 @@ impl Resp {
     }
 }
 
-fn serve_args(backend: Backend, opts: &Opts, dir: &std::path::Path) -> ServeArgs {
+fn serve_args(space: Option<&ScaleOutSpace>, opts: &Opts, dir: &std::path::Path) -> ServeArgs {
     let mut a = ServeArgs::demo_defaults();
     a.demo = false;
     a.bind = "127.0.0.1:0".parse().unwrap();
     a.store.data_dir = dir.to_owned();
-    match backend {
-        Backend::Embedded => a.store.database_url = None,
+    a.store.database_url = space.map(|s| s.database_url.clone());
+    a.redis.redis_url = space.map(|_| redis_url());
+    if let Some(s) = space {
+        a.redis.redis_prefix = s.prefix.clone();
     }
     a.max_active = opts.max_active;
     a.admission_rate = opts.admission_rate;
@@ -80,11 +89,15 @@ fn serve_args(backend: Backend, opts: &Opts, dir: &std::path::Path) -> ServeArgs
 impl TestApp {
     pub async fn spawn(backend: Backend, opts: Opts) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Server::start(serve_args(backend, &opts, dir.path())).await.expect("server starts");
+        let space = match backend {
+            Backend::Embedded => None,
+            Backend::ScaleOut => Some(ScaleOutSpace::create().await),
+        };
+        let server = Server::start(serve_args(space.as_ref(), &opts, dir.path())).await.expect("server starts");
         server.app.store.seed(opts.seed, boxoffice::domain::Millis::now()).await.expect("seed");
         let client =
             reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build().unwrap();
-        TestApp { base: format!("http://{}", server.addr), client, server: Some(server), backend, opts, dir }
+        TestApp { space, base: format!("http://{}", server.addr), client, server: Some(server), backend, opts, dir }
     }
 
     /// Stops the server and starts a new one on the same data.
@@ -93,7 +106,7 @@ impl TestApp {
             s.stop().await;
         }
         let server =
-            Server::start(serve_args(self.backend, &self.opts, self.dir.path())).await.expect("server restarts");
+            Server::start(serve_args(self.space.as_ref(), &self.opts, self.dir.path())).await.expect("server restarts");
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
     }
@@ -102,8 +115,13 @@ impl TestApp {
         self.server.as_ref().expect("server is running")
     }
 
+    /// The store's audit plus the waiting room's own checks, as `boxoffice audit` runs them.
     pub async fn audit(&self) -> AuditReport {
-        self.server().app.store.audit(boxoffice::domain::Millis::now()).await.expect("audit runs")
+        let app = &self.server().app;
+        let mut report = app.store.audit(boxoffice::domain::Millis::now()).await.expect("audit runs");
+        report.checks.extend(app.queue.audit().await.expect("queue audit runs"));
+        report.ok = report.checks.iter().all(|c| c.ok);
+        report
     }
 
     pub async fn assert_audit_clean(&self) {

@@ -1,0 +1,15 @@
+-- Shared helpers, prepended to every script. Times come from the Redis server's clock so that
+-- all instances agree. An active entry is "user:claimed(0|1):claim_deadline_ms:until_ms".
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function parse_active(a)
+  local u, claimed, deadline, untl = string.match(a, '^(%d+):(%d):(%d+):(%d+)$')
+  return u, claimed == '1', tonumber(deadline), tonumber(untl)
+end
+
+local function live(claimed, deadline, untl, now)
+  return untl > now and (claimed or deadline > now)
+end

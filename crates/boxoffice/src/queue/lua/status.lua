@@ -1,0 +1,19 @@
+-- KEYS: 1 head, 2 wait, 3 act, 4 due, 5 bucket
+-- ARGV: 1 seq, 2 user
+-- Returns {state, until_ms, head, rate_milli}. The first look after admission claims the slot.
+local now = now_ms()
+local seq, user = ARGV[1], ARGV[2]
+if redis.call('HGET', KEYS[2], seq) == user then
+  local head = tonumber(redis.call('GET', KEYS[1]) or '0')
+  local rate = tonumber(redis.call('HGET', KEYS[5], 'rate') or '0')
+  return {'WAITING', 0, head, math.floor(rate * 1000)}
+end
+local a = redis.call('HGET', KEYS[3], seq)
+if not a then return {'EXPIRED', 0, 0, 0} end
+local u, claimed, deadline, untl = parse_active(a)
+if u ~= user or not live(claimed, deadline, untl, now) then return {'EXPIRED', 0, 0, 0} end
+if not claimed then
+  redis.call('HSET', KEYS[3], seq, u .. ':1:' .. deadline .. ':' .. untl)
+  redis.call('ZADD', KEYS[4], untl, seq)
+end
+return {'ACTIVE', untl, 0, 0}

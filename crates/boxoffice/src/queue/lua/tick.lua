@@ -1,0 +1,55 @@
+-- One admission tick of one concert's line, atomic, so any number of instances may run it:
+-- together they never exceed max_active or the rate, and admit strictly from the front.
+-- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 bucket, 8 log, 9 max
+-- ARGV: 1 max_active, 2 rate_per_sec, 3 claim_window_ms, 4 active_ttl_ms
+-- Returns {admitted, no_shows, timed_out}
+local now = now_ms()
+local no_shows, timed_out = 0, 0
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, 10000)) do
+  local a = redis.call('HGET', KEYS[4], s)
+  if a then
+    local u, claimed, deadline, untl = parse_active(a)
+    if not live(claimed, deadline, untl, now) then
+      redis.call('HDEL', KEYS[4], s)
+      redis.call('ZREM', KEYS[6], s)
+      if redis.call('HGET', KEYS[5], u) == s then redis.call('HDEL', KEYS[5], u) end
+      if claimed then timed_out = timed_out + 1 else no_shows = no_shows + 1 end
+    end
+  else
+    redis.call('ZREM', KEYS[6], s)
+  end
+end
+
+local max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[7], 'last', 'carry', 'rate')
+local last, carry, ewma = tonumber(b[1]), tonumber(b[2]) or 0, tonumber(b[3]) or 0
+local elapsed = 0
+if last then elapsed = math.max(0, now - last) / 1000 end
+local budget = math.min(carry + rate * elapsed, math.max(rate, 1))
+local allowed = math.floor(budget)
+carry = budget - allowed
+local active = redis.call('HLEN', KEYS[4])
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = math.min(allowed, math.max(0, max_active - active), issued - head)
+if n ~= allowed then carry = 0 end
+if elapsed > 0 then
+  local alpha = math.min(elapsed / 5, 1)
+  ewma = ewma + alpha * (n / elapsed - ewma)
+end
+redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry), 'rate', tostring(ewma))
+redis.call('SET', KEYS[9], max_active)
+if n > 0 then
+  local deadline, untl = now + tonumber(ARGV[3]), now + tonumber(ARGV[4])
+  for s = head + 1, head + n do
+    local u = redis.call('HGET', KEYS[3], s)
+    redis.call('HDEL', KEYS[3], s)
+    redis.call('HSET', KEYS[4], s, u .. ':0:' .. deadline .. ':' .. untl)
+    redis.call('ZADD', KEYS[6], deadline, s)
+  end
+  redis.call('SET', KEYS[2], head + n)
+  -- The admission log the audit reads: first:last:at:active_after:max_active.
+  redis.call('RPUSH', KEYS[8], (head + 1) .. ':' .. (head + n) .. ':' .. now .. ':' .. (active + n) .. ':' .. max_active)
+  redis.call('LTRIM', KEYS[8], -100000, -1)
+end
+return {n, no_shows, timed_out}

@@ -1,0 +1,228 @@
+//! The scale-out waiting room: every line lives in Redis and every operation is one Lua script
+//! call (one round trip), atomic across all instances. Keys are `<prefix>c:<concert>:<part>`.
+
+use super::{Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
+use crate::domain::queue_policy::{eta_seconds, retry_after_seconds};
+use crate::domain::{ConcertId, Error, Millis, Result, UserId};
+use crate::store::AuditCheck;
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use redis::Script;
+use std::future::Future;
+use std::time::Duration;
+
+macro_rules! script {
+    ($file:literal) => {
+        Script::new(concat!(include_str!("lua/common.lua"), "\n", include_str!($file)))
+    };
+}
+
+pub struct RedisQueue {
+    cfg: QueueConfig,
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    join: Script,
+    status: Script,
+    finish: Script,
+    tick: Script,
+    stats: Script,
+}
+
+fn redis_err(e: redis::RedisError) -> Error {
+    if e.kind() == redis::ErrorKind::ResponseError || e.kind() == redis::ErrorKind::TypeError {
+        Error::internal(format!("redis: {e}"))
+    } else {
+        Error::unavailable("queue", e)
+    }
+}
+
+impl RedisQueue {
+    pub async fn connect(url: &str, prefix: &str, cfg: QueueConfig, timeout: Duration) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(|e| Error::bad_request("INVALID_REDIS_URL", e.to_string()))?;
+        let conn = tokio::time::timeout(timeout.max(Duration::from_secs(2)), ConnectionManager::new(client))
+            .await
+            .map_err(|_| Error::unavailable("queue", "timed out connecting to Redis"))?
+            .map_err(redis_err)?;
+        Ok(Self {
+            cfg,
+            conn,
+            prefix: prefix.to_owned(),
+            timeout,
+            join: script!("lua/join.lua"),
+            status: script!("lua/status.lua"),
+            finish: script!("lua/finish.lua"),
+            tick: script!("lua/tick.lua"),
+            stats: script!("lua/stats.lua"),
+        })
+    }
+
+    fn key(&self, concert: ConcertId, part: &str) -> String {
+        format!("{}c:{}:{}", self.prefix, concert, part)
+    }
+
+    fn keys(&self, concert: ConcertId, parts: &[&str]) -> Vec<String> {
+        parts
+            .iter()
+            .map(|p| if *p == "rooms" { format!("{}rooms", self.prefix) } else { self.key(concert, p) })
+            .collect()
+    }
+
+    /// Every call gives up after the timeout: a Redis that is down or stalled means 503, not a hang.
+    async fn bounded<T>(&self, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => r.map_err(redis_err),
+            Err(_) => Err(Error::unavailable("queue", "Redis did not answer in time")),
+        }
+    }
+
+    async fn invoke<T: redis::FromRedisValue>(&self, script: &Script, keys: Vec<String>, args: &[String]) -> Result<T> {
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        for a in args {
+            inv.arg(a);
+        }
+        let started = std::time::Instant::now();
+        let mut conn = self.conn.clone();
+        let result = self.bounded(async move { inv.invoke_async(&mut conn).await }).await;
+        metrics::histogram!("boxoffice_redis_call_duration_seconds").record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("boxoffice_redis_errors_total").increment(1);
+        }
+        result
+    }
+
+    fn waiting(&self, seq: u64, head: u64, rate_milli: i64) -> Standing {
+        let position = seq.saturating_sub(head).max(1);
+        let measured = rate_milli as f64 / 1000.0;
+        let rate = if measured > 0.5 { measured } else { self.cfg.admission_rate };
+        let eta = eta_seconds(position, rate);
+        Standing::Waiting { position, eta_seconds: eta, retry_after: retry_after_seconds(eta) }
+    }
+
+    async fn rooms(&self) -> Result<Vec<ConcertId>> {
+        let mut conn = self.conn.clone();
+        let key = format!("{}rooms", self.prefix);
+        let ids: Vec<i64> =
+            self.bounded(async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut conn).await }).await?;
+        Ok(ids.into_iter().filter_map(|i| ConcertId::parse(i).ok()).collect())
+    }
+}
+
+#[async_trait]
+impl WaitingRoom for RedisQueue {
+    async fn join(&self, concert: ConcertId, user: UserId, _now: Millis) -> Result<Joined> {
+        let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket"]);
+        let (seq, created, state, until, head, rate): (u64, i64, String, i64, u64, i64) =
+            self.invoke(&self.join, keys, &[concert.to_string(), user.to_string()]).await?;
+        let ticket = Ticket { concert, user, seq };
+        let standing =
+            if state == "ACTIVE" { Standing::Active { until: Millis(until) } } else { self.waiting(seq, head, rate) };
+        Ok(Joined { ticket, standing, created: created == 1 })
+    }
+
+    async fn standing(&self, t: Ticket, _now: Millis) -> Result<Standing> {
+        let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket"]);
+        let (state, until, head, rate): (String, i64, u64, i64) =
+            self.invoke(&self.status, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
+        Ok(match state.as_str() {
+            "WAITING" => self.waiting(t.seq, head, rate),
+            "ACTIVE" => Standing::Active { until: Millis(until) },
+            _ => Standing::Expired,
+        })
+    }
+
+    async fn finish(&self, t: Ticket, _now: Millis) -> Result<()> {
+        let keys = self.keys(t.concert, &["act", "users", "due"]);
+        let _: i64 = self.invoke(&self.finish, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
+        Ok(())
+    }
+
+    async fn tick(&self, _now: Millis) -> Result<TickReport> {
+        let mut report = TickReport::default();
+        let args = [
+            self.cfg.max_active.to_string(),
+            self.cfg.admission_rate.to_string(),
+            self.cfg.claim_window.as_millis().to_string(),
+            self.cfg.active_ttl.as_millis().to_string(),
+        ];
+        for concert in self.rooms().await? {
+            let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max"]);
+            let (admitted, no_shows, timed_out): (u64, u64, u64) = self.invoke(&self.tick, keys, &args).await?;
+            report.admitted += admitted;
+            report.no_shows += no_shows;
+            report.timed_out += timed_out;
+        }
+        Ok(report)
+    }
+
+    async fn stats(&self) -> Result<Vec<RoomStats>> {
+        let mut out = Vec::new();
+        for concert in self.rooms().await? {
+            let keys = self.keys(concert, &["seq", "head", "act", "bucket"]);
+            let (waiting, active, rate): (u64, u64, i64) = self.invoke(&self.stats, keys, &[]).await?;
+            out.push(RoomStats { concert: concert.get(), waiting, active, rate_per_sec: rate as f64 / 1000.0 });
+        }
+        Ok(out)
+    }
+
+    async fn audit(&self) -> Result<Vec<AuditCheck>> {
+        let mut fifo = Vec::new();
+        let mut limit = Vec::new();
+        for concert in self.rooms().await? {
+            let mut conn = self.conn.clone();
+            let (log_key, act_key, max_key, head_key, wait_key) = (
+                self.key(concert, "log"),
+                self.key(concert, "act"),
+                self.key(concert, "max"),
+                self.key(concert, "head"),
+                self.key(concert, "wait"),
+            );
+            let (log, active, max, head, waiting): (Vec<String>, u64, Option<u64>, Option<u64>, Vec<u64>) = self
+                .bounded(async move {
+                    redis::pipe()
+                        .lrange(log_key, 0, -1)
+                        .hlen(act_key)
+                        .get(max_key)
+                        .get(head_key)
+                        .hkeys(wait_key)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await?;
+            // Batches must follow each other without gaps or overlap, in time order, within the limit.
+            let mut expect_first: Option<u64> = None;
+            let mut last_at = 0u64;
+            for entry in &log {
+                let f: Vec<u64> = entry.split(':').filter_map(|x| x.parse().ok()).collect();
+                let [first, last, at, active_after, max_active] = f[..] else {
+                    fifo.push(format!("concert {concert}: unreadable admission log entry {entry:?}"));
+                    continue;
+                };
+                if expect_first.is_some_and(|e| e != first) || last < first || at < last_at {
+                    fifo.push(format!("concert {concert}: admission batch {first}..{last} out of order"));
+                }
+                if active_after > max_active {
+                    limit.push(format!(
+                        "concert {concert}: {active_after} active after admitting {first}..{last}, limit {max_active}"
+                    ));
+                }
+                expect_first = Some(last + 1);
+                last_at = at;
+            }
+            let head = head.unwrap_or(0);
+            if let Some(s) = waiting.iter().find(|s| **s <= head) {
+                fifo.push(format!("concert {concert}: place {s} still waiting behind admitted place {head}"));
+            }
+            if let Some(max) = max.filter(|m| active > *m) {
+                limit.push(format!("concert {concert}: {active} active now, limit {max}"));
+            }
+        }
+        Ok(vec![
+            AuditCheck { name: "admission_is_fifo", ok: fifo.is_empty(), violations: fifo },
+            AuditCheck { name: "active_users_within_limit", ok: limit.is_empty(), violations: limit },
+        ])
+    }
+}
