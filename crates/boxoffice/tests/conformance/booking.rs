@@ -188,3 +188,81 @@ pub async fn sweeper_marks_expired_holds(b: Backend) {
     assert_eq!(app.seat_status(&a, 1, 20).await, "AVAILABLE");
     app.assert_audit_clean().await;
 }
+
+/// Payments that cross users and seats, interleaved with wrong-owner attempts, charges, uses,
+/// holds on taken seats and sweeps, straight at the store: every lock order meets every other,
+/// and nothing may deadlock, fail for a dependency, or break an invariant.
+pub async fn crossing_payments_do_not_deadlock(b: Backend) {
+    use boxoffice::domain::{IdempotencyKey, Millis, Points, ReservationId, ScheduleId, SeatNo, UserId};
+    use boxoffice::store::{HoldRequest, PayRequest, PointsOp, PointsRequest};
+    let opts = Opts {
+        seed: boxoffice::store::SeedSpec { users: 20, concerts: 1, schedules: 2, seats: 40, balance: 10_000_000 },
+        ..Opts::default()
+    };
+    let app = TestApp::spawn(b, opts).await;
+    let store = app.server().app.store.clone();
+    let now = Millis::now();
+    let mut held = Vec::new();
+    for i in 0..40i64 {
+        let user = UserId::parse(i % 20 + 1).unwrap();
+        let seat = SeatNo::from_trusted((i / 2 + 1) as i32);
+        let schedule = ScheduleId::parse(i % 2 + 1).unwrap();
+        let req = HoldRequest { user, schedule, seat_no: seat, now, expires_at: now.plus(Duration::from_secs(60)) };
+        held.push(store.hold(req).await.expect("hold"));
+    }
+    let mut tasks = Vec::new();
+    for (i, r) in held.iter().enumerate() {
+        let store = store.clone();
+        let (owner, id, other) = (r.user, r.id, UserId::parse((r.user.get() % 20) + 1).unwrap());
+        tasks.push(tokio::spawn(async move {
+            let key = |s: &str| IdempotencyKey::parse(&format!("{s}-{i}")).unwrap();
+            // Someone else tries to pay it first: refused, but it takes locks on the way.
+            let wrong =
+                store.pay(PayRequest { user: other, reservation: id, key: key("wrong"), now: Millis::now() }).await;
+            assert_eq!(wrong.unwrap_err().code, "RESERVATION_NOT_FOUND");
+            let charge = PointsRequest {
+                user: owner,
+                op: PointsOp::Charge,
+                amount: Points::amount(7).unwrap(),
+                key: None,
+                now: Millis::now(),
+            };
+            store.move_points(charge).await.expect("charge");
+            let paid =
+                store.pay(PayRequest { user: owner, reservation: id, key: key("pay"), now: Millis::now() }).await;
+            let spend = PointsRequest {
+                user: other,
+                op: PointsOp::Use,
+                amount: Points::amount(3).unwrap(),
+                key: None,
+                now: Millis::now(),
+            };
+            store.move_points(spend).await.expect("use");
+            paid.expect("payment")
+        }));
+    }
+    // Holds on the taken seats and sweeps, at the same time.
+    for i in 0..40i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let req = HoldRequest {
+                user: UserId::parse(i % 20 + 1).unwrap(),
+                schedule: ScheduleId::parse(i % 2 + 1).unwrap(),
+                seat_no: SeatNo::from_trusted((i / 2 + 1) as i32),
+                now: Millis::now(),
+                expires_at: Millis::now().plus(Duration::from_secs(60)),
+            };
+            assert_eq!(store.hold(req).await.unwrap_err().code, "SEAT_UNAVAILABLE");
+            store.expire_holds(Millis::now()).await.expect("sweep");
+            boxoffice::store::Receipt { payment_id: 0, reservation_id: 0, amount: 0, balance: 0 }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("no task failed");
+    }
+    for r in &held {
+        let stored = store.reservation(ReservationId::parse(r.id.get()).unwrap()).await.unwrap().unwrap();
+        assert_eq!(stored.status, boxoffice::domain::booking::ReservationStatus::Confirmed);
+    }
+    app.assert_audit_clean().await;
+}

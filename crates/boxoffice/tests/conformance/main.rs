@@ -43,6 +43,7 @@ conformance!(
     booking::payment_with_twenty_keys_sells_once,
     booking::expired_hold_frees_the_seat_before_the_sweeper,
     booking::sweeper_marks_expired_holds,
+    booking::crossing_payments_do_not_deadlock,
     points::concurrent_charges_and_uses_keep_the_ledger_exact,
     points::charge_with_idempotency_key_applies_once,
     queue::thousand_joins_get_positions_one_to_thousand,

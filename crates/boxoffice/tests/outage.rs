@@ -1,0 +1,348 @@
+//! Dependency failure: a private redis-server and a private PostgreSQL that the test stops and
+//! starts again. The service must answer 503 problem+json with Retry-After within its timeout,
+//! never hang, keep serving what does not need the missing dependency, and recover by itself.
+
+#[path = "common/scaleout.rs"]
+mod scaleout;
+
+use boxoffice::cli::ServeArgs;
+use boxoffice::server::Server;
+use boxoffice::store::SeedSpec;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let candidates = std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|d| d.path().join("bin").join(name));
+    candidates.chain(std::iter::once(PathBuf::from("/usr/bin").join(name))).find(|p| p.exists())
+}
+
+/// Present locally, mandatory under CI=true.
+fn require(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true needs {what}");
+    }
+    eprintln!("skipping: {what} is not available");
+    false
+}
+
+struct PrivateRedis {
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> PrivateRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        wait_for_port(port, Duration::from_secs(10));
+        PrivateRedis { child: Some(child) }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.signal("-CONT");
+        }
+        self.kill();
+    }
+}
+
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn as_postgres(dir: &Path, tool_name: &str, args: &[&str]) {
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(tool(tool_name).expect(tool_name))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("runuser");
+        assert!(out.status.success(), "{tool_name} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn init() -> PrivatePostgres {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Command::new("chown")
+            .args(["-R", "postgres", dir.path().to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success());
+        let data = dir.path().join("data");
+        Self::as_postgres(
+            dir.path(),
+            "initdb",
+            &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"],
+        );
+        let pg = PrivatePostgres { dir, port: free_port() };
+        pg.start();
+        pg
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let mut all = vec!["-D", data.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Self::as_postgres(self.dir.path(), "pg_ctl", &all);
+    }
+
+    fn start(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20",
+            self.port,
+            self.dir.path().display()
+        );
+        self.pg_ctl(&["-o", &opts, "-l", self.dir.path().join("log").to_str().unwrap(), "-w", "start"]);
+    }
+
+    fn stop(&self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(tool("pg_ctl").unwrap())
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+async fn start_server(db: &str, redis: &str, prefix: &str, dir: &Path) -> Server {
+    let mut a = ServeArgs::demo_defaults();
+    a.demo = false;
+    a.bind = "127.0.0.1:0".parse().unwrap();
+    a.store.data_dir = dir.to_owned();
+    a.store.database_url = Some(db.to_owned());
+    a.store.db_timeout = Duration::from_secs(1);
+    a.store.db_pool_size = Some(4);
+    a.redis.redis_url = Some(redis.to_owned());
+    a.redis.redis_prefix = prefix.to_owned();
+    a.redis.redis_timeout = Duration::from_millis(500);
+    a.admission_rate = 1000.0;
+    a.admission_tick = Duration::from_millis(20);
+    Server::start(a).await.expect("server starts")
+}
+
+struct Answer {
+    status: u16,
+    retry_after: bool,
+    problem: bool,
+    body: Value,
+    took: Duration,
+}
+
+async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let started = Instant::now();
+    let mut req = c.request(method, url).timeout(Duration::from_secs(10));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("the server answers");
+    let status = res.status().as_u16();
+    let retry_after = res.headers().contains_key("retry-after");
+    let problem = res.headers().get("content-type").is_some_and(|v| v == "application/problem+json");
+    let body = res.json().await.unwrap_or(Value::Null);
+    Answer { status, retry_after, problem, body, took: started.elapsed() }
+}
+
+fn assert_unavailable(a: &Answer, within: Duration, what: &str) {
+    assert_eq!(a.status, 503, "{what}: {}", a.body);
+    assert!(a.problem && a.retry_after, "{what}: 503 must be problem+json with Retry-After");
+    assert_eq!(a.body["code"], "DEPENDENCY_UNAVAILABLE", "{what}");
+    assert!(a.took < within, "{what} took {:?}", a.took);
+}
+
+async fn until_ok(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f().await {
+        assert!(Instant::now() < deadline, "{what} never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_means_503_fast_and_recovers_without_restart() {
+    use reqwest::Method;
+    if !scaleout::scaleout_ready()
+        || !require("redis-server", Command::new("redis-server").arg("--version").output().is_ok())
+    {
+        return;
+    }
+    let space = scaleout::ScaleOutSpace::create().await;
+    let port = free_port();
+    let mut redis = PrivateRedis::start(port);
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&space.database_url, &format!("redis://127.0.0.1:{port}"), "outage:", dir.path()).await;
+    server
+        .app
+        .store
+        .seed(
+            SeedSpec { users: 10, concerts: 1, schedules: 1, seats: 10, balance: 0 },
+            boxoffice::domain::Millis::now(),
+        )
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+    let join = |user: i64| {
+        call(
+            &c,
+            Method::POST,
+            format!("{base}/api/v1/queue/tokens"),
+            None,
+            Some(json!({ "userId": user, "concertId": 1 })),
+        )
+    };
+    let first = join(1).await;
+    assert_eq!(first.status, 201);
+    let token = first.body["token"].as_str().unwrap().to_owned();
+
+    // Killed: connections are refused.
+    redis.kill();
+    assert_unavailable(&join(2).await, Duration::from_millis(1500), "join with Redis killed");
+    let status = call(&c, Method::GET, format!("{base}/api/v1/queue/status"), Some(&token), None).await;
+    assert_unavailable(&status, Duration::from_millis(1500), "status with Redis killed");
+    let ready = call(&c, Method::GET, format!("{base}/health/ready"), None, None).await;
+    assert_eq!(
+        (ready.status, ready.body["dependencies"]["queue"]["state"].as_str()),
+        (503, Some("down")),
+        "{}",
+        ready.body
+    );
+    assert_eq!(ready.body["dependencies"]["database"]["state"], "up");
+    // What does not need the queue keeps working.
+    let charge =
+        call(&c, Method::POST, format!("{base}/api/v1/users/1/points/charge"), None, Some(json!({ "amount": 5 })))
+            .await;
+    assert_eq!(charge.status, 200);
+
+    // Back on the same port (empty, as it keeps nothing on disk): the service recovers by itself.
+    redis = PrivateRedis::start(port);
+    until_ok("join after Redis came back", async || join(3).await.status == 201).await;
+    let ready = call(&c, Method::GET, format!("{base}/health/ready"), None, None).await;
+    assert_eq!(ready.status, 200);
+
+    // Stalled (SIGSTOP): the timeout, not the kernel, must end the wait.
+    redis.signal("-STOP");
+    let stalled = join(4).await;
+    redis.signal("-CONT");
+    assert_unavailable(&stalled, Duration::from_millis(1500), "join with Redis stopped");
+    until_ok("join after Redis resumed", async || join(5).await.status == 201).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_means_503_fast_and_recovers_without_restart() {
+    use reqwest::Method;
+    let tools = tool("initdb").is_some() && tool("pg_ctl").is_some() && Path::new("/usr/sbin/runuser").exists();
+    if !scaleout::scaleout_ready() || !require("initdb, pg_ctl and runuser", tools) {
+        return;
+    }
+    let pg = PrivatePostgres::init();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("outage-pg-{}:", pg.port);
+    let server = start_server(&pg.url(), &scaleout::redis_url(), &prefix, dir.path()).await;
+    server
+        .app
+        .store
+        .seed(
+            SeedSpec { users: 10, concerts: 1, schedules: 1, seats: 10, balance: 0 },
+            boxoffice::domain::Millis::now(),
+        )
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    let c = reqwest::Client::new();
+    let charge =
+        || call(&c, Method::POST, format!("{base}/api/v1/users/1/points/charge"), None, Some(json!({ "amount": 5 })));
+    assert_eq!(charge().await.status, 200);
+    let joined = call(
+        &c,
+        Method::POST,
+        format!("{base}/api/v1/queue/tokens"),
+        None,
+        Some(json!({ "userId": 1, "concertId": 1 })),
+    )
+    .await;
+    let token = joined.body["token"].as_str().unwrap().to_owned();
+
+    pg.stop();
+    assert_unavailable(&charge().await, Duration::from_millis(2500), "charge with PostgreSQL down");
+    let balance = call(&c, Method::GET, format!("{base}/api/v1/users/1/points"), None, None).await;
+    assert_unavailable(&balance, Duration::from_millis(2500), "balance with PostgreSQL down");
+    let ready = call(&c, Method::GET, format!("{base}/health/ready"), None, None).await;
+    assert_eq!(
+        (ready.status, ready.body["dependencies"]["database"]["state"].as_str()),
+        (503, Some("down")),
+        "{}",
+        ready.body
+    );
+    // The waiting room lives in Redis and keeps answering.
+    let status = call(&c, Method::GET, format!("{base}/api/v1/queue/status"), Some(&token), None).await;
+    assert_eq!(status.status, 200, "{}", status.body);
+
+    pg.start();
+    until_ok("charge after PostgreSQL came back", async || charge().await.status == 200).await;
+    let balance = call(&c, Method::GET, format!("{base}/api/v1/users/1/points"), None, None).await;
+    assert_eq!(balance.body["balance"], 10, "nothing charged while it was down, nothing lost");
+    server.stop().await;
+    // The private database goes with the test; the shared Redis keeps nothing of it.
+    let client = redis::Client::open(scaleout::redis_url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut c).await.unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut c).await.unwrap();
+    }
+}

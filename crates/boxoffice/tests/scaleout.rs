@@ -1,0 +1,206 @@
+//! Scale-out mode as it is deployed: several real server processes sharing one PostgreSQL and one
+//! Redis, and what happens when either dependency goes away and comes back.
+
+#[path = "common/scaleout.rs"]
+mod scaleout;
+
+use base64::Engine;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `boxoffice serve` child process on a port of its own choosing.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Instance {
+    fn start(db: &str, redis: &str, prefix: &str, extra: &[&str]) -> Instance {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--database-url",
+                db,
+                "--redis-url",
+                redis,
+                "--redis-prefix",
+                prefix,
+            ])
+            .args(["--data-dir", dir.to_str().unwrap(), "--token-secret", "shared-secret-of-the-deployment"])
+            .args(["--admission-tick", "10ms"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start boxoffice");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("server printed its address").unwrap();
+            if let Some(addr) = line.strip_prefix("boxoffice listening on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Instance { child, base }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn seed(db: &str, args: &[&str]) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_boxoffice")).args(["seed", "--database-url", db]).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn post(c: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = c.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.expect("request");
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(c: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
+    let res = c.get(url).bearer_auth(token).send().await.expect("request");
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn activate(c: &reqwest::Client, base: &str, user: i64) -> String {
+    let (_, body) =
+        post(c, format!("{base}/api/v1/queue/tokens"), None, json!({ "userId": user, "concertId": 1 })).await;
+    let token = body["token"].as_str().expect("token").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(c, format!("{base}/api/v1/queue/status"), &token).await.1["status"] != "ACTIVE" {
+        assert!(Instant::now() < deadline, "user {user} never admitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    token
+}
+
+fn seq_of(token: &str) -> u64 {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    u64::from_be_bytes(bytes[16..24].try_into().unwrap())
+}
+
+async fn audit(db: &str, prefix: &str) -> Value {
+    let (db, prefix) = (db.to_owned(), prefix.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .args(["audit", "--database-url", &db, "--redis-url", &scaleout::redis_url(), "--redis-prefix", &prefix])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    serde_json::from_slice(&out.stdout).expect("audit prints JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sell_each_seat_once() {
+    if !scaleout::scaleout_ready() {
+        return;
+    }
+    let space = scaleout::ScaleOutSpace::create().await;
+    seed(&space.database_url, &["--users", "400", "--concerts", "1", "--schedules", "1", "--seats", "50"]);
+    let extra = ["--max-active", "1000", "--admission-rate", "100000"];
+    let a = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    let b = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    let c = reqwest::Client::new();
+    let bases = [a.base.clone(), b.base.clone()];
+    // 400 clients, half on each instance, 8 per seat.
+    let tokens = join_all((1..=400).map(|u| {
+        let (c, base) = (&c, &bases[(u % 2) as usize]);
+        async move { (base.clone(), activate(c, base, u).await) }
+    }))
+    .await;
+    let results = join_all(tokens.iter().enumerate().map(|(i, (base, token))| {
+        let c = &c;
+        async move {
+            post(
+                c,
+                format!("{base}/api/v1/reservations"),
+                Some(token),
+                json!({ "scheduleId": 1, "seatNo": i % 50 + 1 }),
+            )
+            .await
+        }
+    }))
+    .await;
+    let won = results.iter().filter(|(s, _)| *s == 201).count();
+    let lost = results.iter().filter(|(s, b)| *s == 409 && b["code"] == "SEAT_UNAVAILABLE").count();
+    assert_eq!((won, lost), (50, 350), "exactly one hold per seat across both instances");
+    let report = audit(&space.database_url, &space.prefix).await;
+    assert_eq!(report["ok"], true, "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_keep_one_fifo_line_within_the_limit() {
+    if !scaleout::scaleout_ready() {
+        return;
+    }
+    let space = scaleout::ScaleOutSpace::create().await;
+    seed(&space.database_url, &["--users", "2000", "--concerts", "1", "--schedules", "1", "--seats", "10"]);
+    let extra = ["--max-active", "50", "--admission-rate", "400", "--claim-window", "200ms"];
+    let a = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    let b = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    // Watch the shared active set while both admission loops run.
+    let redis = redis::Client::open(scaleout::redis_url()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let active_key = format!("{}c:1:act", space.prefix);
+    let c = reqwest::Client::new();
+    let bases = [a.base.clone(), b.base.clone()];
+    let joins =
+        join_all(
+            (1..=2000).map(|u| {
+                let (c, base) = (&c, &bases[(u % 2) as usize]);
+                async move {
+                    post(c, format!("{base}/api/v1/queue/tokens"), None, json!({ "userId": u, "concertId": 1 })).await
+                }
+            }),
+        );
+    let sampler = async {
+        let mut peak = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let active: u64 = redis::cmd("HLEN").arg(&active_key).query_async(&mut conn).await.unwrap();
+            let head: Option<u64> =
+                redis::cmd("GET").arg(format!("{}c:1:head", space.prefix)).query_async(&mut conn).await.unwrap();
+            peak = peak.max(active);
+            if head == Some(2000) || Instant::now() > deadline {
+                return (peak, head);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let (joined, (peak, head)) = tokio::join!(joins, sampler);
+    let mut seqs: Vec<u64> = joined
+        .iter()
+        .map(|(s, b)| {
+            assert_eq!(*s, 201, "{b}");
+            seq_of(b["token"].as_str().unwrap())
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=2000).collect::<Vec<u64>>(), "one line: every place issued once, no gaps");
+    assert_eq!(head, Some(2000), "everyone was admitted in the end (no-shows dropped after the claim window)");
+    assert!(peak <= 50, "active users exceeded the limit: {peak}");
+    assert!(peak > 0);
+    let report = audit(&space.database_url, &space.prefix).await;
+    assert_eq!(report["ok"], true, "{report:#}");
+}
