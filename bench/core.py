@@ -5,6 +5,7 @@ Starts the release binary on fresh data, bounded runs of wrk against 127.0.0.1 o
 the median of N runs per benchmark (requests/s and p99):
 
   cargo build --release && python3 bench/core.py [--runs 3] [--duration 10] [--connections 100]
+  python3 bench/core.py --mode scaleout        # PostgreSQL + Redis on 127.0.0.1 (see --pg, --redis)
 
 Needs wrk (`apt-get install wrk`). Everything it starts is stopped when it ends.
 """
@@ -30,13 +31,28 @@ def call(base, method, path, body=None, token=None):
 
 
 class Server:
-    def __init__(self, binary, seed, extra):
+    def __init__(self, binary, seed, extra, mode="embedded", pg="postgres://postgres@127.0.0.1:5432", redis="redis://127.0.0.1:6379"):
         self.dir = tempfile.mkdtemp(prefix="boxoffice-bench-")
-        subprocess.run([binary, "seed", "--data-dir", self.dir] + seed, check=True, stdout=subprocess.DEVNULL)
+        self.cleanup = []
+        self.audit_args = []
+        store = ["--data-dir", self.dir]
+        if mode == "scaleout":
+            # A fresh database and key prefix per server, dropped afterwards.
+            name = "bo_bench_" + os.path.basename(self.dir).replace("-", "_").lower()
+            admin = pg + "/postgres"
+            subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True)
+            self.cleanup.append(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+            prefix = f"{name}:"
+            self.cleanup.append(["sh", "-c", f"redis-cli -u {redis} --scan --pattern '{prefix}*' | xargs -r redis-cli -u {redis} DEL >/dev/null"])
+            store += ["--database-url", f"{pg}/{name}"]
+            extra = extra + ["--redis-url", redis, "--redis-prefix", prefix]
+            self.audit_args = ["--redis-url", redis, "--redis-prefix", prefix]
+        self.store = store
+        subprocess.run([binary, "seed"] + store + seed, check=True, stdout=subprocess.DEVNULL)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [binary, "serve", "--data-dir", self.dir, "--bind", f"127.0.0.1:{self.port}", "--max-active", "1000000",
+            [binary, "serve"] + store + ["--bind", f"127.0.0.1:{self.port}", "--max-active", "1000000",
              "--admission-rate", "1000000", "--admission-tick", "5ms", "--claim-window", "10m", "--active-ttl", "1h"] + extra,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "server.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
         deadline = time.time() + 20
@@ -55,6 +71,11 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        for cmd in self.cleanup:
+            subprocess.run(cmd, check=False)
+
+    def audit(self, binary):
+        return subprocess.run([binary, "audit"] + self.store + self.audit_args, capture_output=True, text=True)
 
     def active_tokens(self, concert, users):
         tokens = [call(self.base, "POST", "/api/v1/queue/tokens", {"userId": u, "concertId": concert})["token"] for u in users]
@@ -94,14 +115,20 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=100)
     ap.add_argument("--journey-connections", type=int, default=32)
+    ap.add_argument("--hold-connections", type=int, default=32)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "boxoffice"))
-    ap.add_argument("--only", nargs="*", help="status seats join journey")
+    ap.add_argument("--only", nargs="*", help="status seats join hold journey")
+    ap.add_argument("--mode", choices=["embedded", "scaleout"], default="embedded")
+    ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="scaleout: server URL without database")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379", help="scaleout: Redis URL")
     a = ap.parse_args()
-    wanted = set(a.only or ["status", "seats", "join", "journey"])
-    results = {k: [] for k in ["status", "seats", "join", "journey"] if k in wanted}
+    names = ["status", "seats", "join", "hold", "journey"]
+    wanted = set(a.only or names)
+    results = {k: [] for k in names if k in wanted}
+    backend = dict(mode=a.mode, pg=a.pg, redis=a.redis)
 
     # Reads and joins: the demo's shape (50 seats a date), many users and one concert per run.
-    read = Server(a.binary, ["--users", "400000", "--concerts", str(a.runs + 1), "--schedules", "3", "--seats", "50"], [])
+    read = Server(a.binary, ["--users", "400000", "--concerts", str(a.runs + 1), "--schedules", "3", "--seats", "50"], [], **backend)
     try:
         tokens = read.active_tokens(1, range(1, 1001))
         tok_file = os.path.join(read.dir, "tokens.txt")
@@ -120,11 +147,33 @@ def main():
     finally:
         read.stop()
 
+    if "hold" in wanted:
+        # Holds on distinct seats: 20 dates x 5000 seats per run (one concert per run).
+        per, seats = 20, 5000
+        hold = Server(a.binary, ["--users", "10000", "--concerts", str(a.runs), "--schedules", str(per), "--seats", str(seats)],
+                      [], **backend)
+        try:
+            for run in range(a.runs):
+                tokens = hold.active_tokens(run + 1, range(1, 201))
+                tok_file = os.path.join(hold.dir, f"hold-tokens-{run}.txt")
+                with open(tok_file, "w") as f:
+                    f.write("\n".join(tokens) + "\n")
+                results["hold"].append(wrk(hold.base, "hold.lua", [tok_file, run * per + 1, seats, per, per * seats // 2],
+                                           2, a.hold_connections, a.duration))
+                print(f"run {run + 1} hold: {results['hold'][-1]}", file=sys.stderr)
+            verdict = hold.audit(a.binary)
+            print(f"hold audit: {'clean' if verdict.returncode == 0 else 'VIOLATIONS'}", file=sys.stderr)
+            if verdict.returncode != 0:
+                print(verdict.stdout, file=sys.stderr)
+                sys.exit(1)
+        finally:
+            hold.stop()
+
     if "journey" in wanted:
         # Hold + pay on distinct seats: 10 dates x 5000 seats per concert, one concert per run.
         per = 10
         journey = Server(a.binary, ["--users", "200000", "--concerts", str(a.runs), "--schedules", str(per), "--seats", "5000",
-                                    "--balance", "1000000000"], [])
+                                    "--balance", "1000000000"], [], **backend)
         try:
             for run in range(a.runs):
                 first_schedule = run * per + 1
@@ -132,7 +181,7 @@ def main():
                                               [run + 1, 1, first_schedule, 5000, per, a.journey_connections],
                                               a.journey_connections, a.journey_connections, a.duration))
                 print(f"run {run + 1} journey: {results['journey'][-1]}", file=sys.stderr)
-            audit = subprocess.run([a.binary, "audit", "--data-dir", journey.dir], capture_output=True, text=True)
+            audit = journey.audit(a.binary)
             print(f"journey audit: {'clean' if audit.returncode == 0 else 'VIOLATIONS'}", file=sys.stderr)
             if audit.returncode != 0:
                 print(audit.stdout, file=sys.stderr)
@@ -140,7 +189,7 @@ def main():
         finally:
             journey.stop()
 
-    print(f"\nmedian of {a.runs} runs, {a.duration}s each, wrk on the same 2 cores:")
+    print(f"\n{a.mode}: median of {a.runs} runs, {a.duration}s each, wrk on the same 2 cores:")
     print("| benchmark | requests/s | p50 ms | p99 ms | journeys/s | non-2xx |")
     print("|---|---|---|---|---|---|")
     for k, runs in results.items():

@@ -1,0 +1,35 @@
+-- POST /api/v1/reservations on distinct seats, with rotating ACTIVE tokens.
+-- wrk -s hold.lua URL -- <tokens file> <firstSchedule> <seatsPerSchedule> <schedules> <seatsPerThread>
+package.path = package.path .. ";" .. debug.getinfo(1, "S").source:match("@?(.*/)") .. "?.lua"
+local common = require("common")
+local threads, next_id = {}, 0
+
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+local tokens, first_schedule, seats, schedules, idx, last, i
+
+function init(args)
+  tokens = common.load_tokens(args[1])
+  first_schedule = tonumber(args[2])
+  seats = tonumber(args[3])
+  schedules = tonumber(args[4])
+  local per = tonumber(args[5])
+  idx = tid * per
+  last = idx + per - 1
+  i = tid
+end
+
+function request()
+  if idx > last or idx >= seats * schedules then error("ran out of seats: raise seatsPerThread or seed more") end
+  local schedule = first_schedule + math.floor(idx / seats)
+  local seat = idx % seats + 1
+  idx = idx + 1
+  i = i % #tokens + 1
+  return wrk.format("POST", "/api/v1/reservations",
+    { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[i] },
+    '{"scheduleId":' .. schedule .. ',"seatNo":' .. seat .. '}')
+end
