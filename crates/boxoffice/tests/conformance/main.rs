@@ -49,6 +49,7 @@ conformance!(
     queue::thousand_joins_get_positions_one_to_thousand,
     queue::admission_respects_max_active_and_drops_no_shows,
     queue::restart_keeps_places_and_active_users,
+    queue::live_position_streams_over_sse,
     bad_input::malformed_bodies_are_400_and_change_nothing,
     bad_input::invalid_values_are_422,
     bad_input::unknown_ids_are_404,

@@ -147,3 +147,39 @@ pub async fn restart_keeps_places_and_active_users(b: Backend) {
     assert_eq!(token, tokens[0], "an active user's token survives the restart");
     app.assert_audit_clean().await;
 }
+
+pub async fn live_position_streams_over_sse(b: Backend) {
+    let opts = Opts {
+        max_active: 1,
+        admission_rate: 1_000.0,
+        claim_window: Duration::from_millis(300),
+        seed: SeedSpec { users: 5, concerts: 1, schedules: 1, seats: 10, balance: 0 },
+        ..Opts::default()
+    };
+    let app = TestApp::spawn(b, opts).await;
+    let a = app.join(1, 1).await.body["token"].as_str().unwrap().to_owned();
+    let bt = app.join(2, 1).await.body["token"].as_str().unwrap().to_owned();
+    // The token in the query string, as a browser's EventSource sends it.
+    let mut res = app.client.get(format!("{}/api/v1/queue/events?token={bt}", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // User 1 never comes back, so after the claim window user 2 is admitted and told at once.
+    while !seen.contains("\"status\":\"ACTIVE\"") {
+        assert!(Instant::now() < deadline, "no ACTIVE event: {seen}");
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(10), res.chunk()).await.expect("an event in time").unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("stream still open")));
+    }
+    assert!(seen.starts_with("event: status\ndata: {\"status\":\"WAITING\""), "{seen}");
+    assert!(seen.contains("\"position\":1,"), "the place falls to the front before admission: {seen}");
+    // An ended token gets 204, which stops an EventSource from reconnecting.
+    assert_eq!(app.status(&a).await.body["status"], "EXPIRED");
+    let ended = app.client.get(format!("{}/api/v1/queue/events", app.base)).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    let forged = app.get("/api/v1/queue/events?token=bo1.x.y", None).await;
+    assert_eq!((forged.status, forged.code()), (StatusCode::UNAUTHORIZED, "TOKEN_INVALID"));
+    let missing = app.get("/api/v1/queue/events", None).await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::UNAUTHORIZED, "TOKEN_MISSING"));
+}

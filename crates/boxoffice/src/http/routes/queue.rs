@@ -136,13 +136,19 @@ impl Drop for Subscriber {
     params(("token" = Option<String>, Query, description = "the queue token, when no Authorization header can be sent")),
     responses(
         (status = 200, description = "text/event-stream of `status` events", content_type = "text/event-stream"),
+        (status = 204, description = "the token has ended: nothing to stream"),
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
     State(s): State<AppState>,
     StreamBearer(ticket): StreamBearer,
-) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     // Fail fast (401/503) before the stream starts, rather than inside it.
     let first = s.app.standing(ticket).await?;
+    if first == Standing::Expired {
+        // 204 tells an EventSource to stop reconnecting; there is nothing more to say.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let changes = s.app.queue_changes();
     struct Feed {
         app: std::sync::Arc<crate::app::App>,
@@ -170,7 +176,7 @@ pub async fn events(
                 if st.last.as_deref() != Some(json.as_str()) {
                     st.ended = body.status == QueueStatus::Expired;
                     st.last = Some(json.clone());
-                    return Some((Ok(Event::default().event("status").data(json)), st));
+                    return Some((Ok::<_, std::convert::Infallible>(Event::default().event("status").data(json)), st));
                 }
             }
             // Wake on the next admission tick that moved a line, or after a while regardless
@@ -178,5 +184,5 @@ pub async fn events(
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), st.changes.changed()).await;
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response())
 }

