@@ -254,6 +254,18 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
         notes.push(format!("k6 was stopped after the scenario's {} s time limit", timeout.as_secs()));
     }
     let audit_ok = fixture.audit(&c.bin, &dir.join("audit.json"))?;
+    let payments: f64 = metrics_after.iter().filter_map(|m| sampler::metric(m, "boxoffice_payments_total")).sum();
+    let payments_ok = match scale.expect.payments_total {
+        Some(want) => {
+            let ok = payments as u64 == want;
+            notes.push(format!(
+                "payments made: {payments} (expected exactly {want}) — {}",
+                if ok { "as expected" } else { "MISMATCH" }
+            ));
+            ok
+        }
+        None => true,
+    };
     drop(fixture);
     let _ = std::fs::remove_dir_all(&work);
 
@@ -273,7 +285,10 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
         k6_exit_code: k6_run.exit_code,
         thresholds_passed,
         audit_ok,
-        passed: k6_run.exit_code == scale.expect.k6_exit_code && audit_ok == scale.expect.audit_ok && !k6_run.timed_out,
+        passed: k6_run.exit_code == scale.expect.k6_exit_code
+            && audit_ok == scale.expect.audit_ok
+            && payments_ok
+            && !k6_run.timed_out,
         seconds: 0.0,
         requests: 0,
         tps: 0.0,

@@ -57,6 +57,9 @@ pub struct Expect {
     pub k6_exit_code: i32,
     #[serde(default = "yes")]
     pub audit_ok: bool,
+    /// Exactly this many payments must have been made (e.g. the seat count of a flash sale).
+    #[serde(default)]
+    pub payments_total: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -65,7 +68,7 @@ fn yes() -> bool {
 
 impl Default for Expect {
     fn default() -> Self {
-        Self { k6_exit_code: 0, audit_ok: true }
+        Self { k6_exit_code: 0, audit_ok: true, payments_total: None }
     }
 }
 

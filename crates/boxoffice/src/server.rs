@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -156,6 +156,15 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 /// decided by the store, and a refused hold drops the snapshot at once.
 const SHARED_SEAT_SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// A listener with a deep accept backlog: an on-sale opens thousands of connections in the same
+/// second, and the default (1024) drops SYNs that then retry a full second later.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     pub app: Arc<App>,
@@ -192,7 +201,7 @@ impl Server {
             Arc::new(App::new(backends.store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking));
         let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle(), args.web_dir.clone());
 
-        let listener = TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+        let listener = listen(args.bind).with_context(|| format!("binding {}", args.bind))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let http = tokio::spawn(async move {

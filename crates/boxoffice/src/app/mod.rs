@@ -185,11 +185,16 @@ impl App {
     /// Pays with points. A replay of an Idempotency-Key answers as the first call did, even after
     /// the payment ended the token; anything new needs an ACTIVE token.
     pub async fn pay(&self, ticket: Ticket, reservation: ReservationId, key: IdempotencyKey) -> Result<Receipt> {
-        if let Some(receipt) = self.store.payment_replay(ticket.user, &key).await? {
-            booking::check_replay(&receipt.reservation_id.to_string(), &reservation.to_string())?;
-            return Ok(receipt);
+        if let Err(e) = self.require_active(ticket).await {
+            // The token may have ended because this very payment went through: answer the replay.
+            if e.code == "TOKEN_EXPIRED" {
+                if let Some(receipt) = self.store.payment_replay(ticket.user, &key).await? {
+                    booking::check_replay(&receipt.reservation_id.to_string(), &reservation.to_string())?;
+                    return Ok(receipt);
+                }
+            }
+            return Err(e);
         }
-        self.require_active(ticket).await?;
         let r = self
             .store
             .reservation(reservation)

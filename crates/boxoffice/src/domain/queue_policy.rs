@@ -11,9 +11,11 @@ pub fn eta_seconds(position: u64, rate_per_sec: f64) -> u64 {
 }
 
 /// How long a waiting client should sleep before polling again. It grows with the ETA so that
-/// people far back poll rarely, and it never exceeds 30 s so nobody misses their claim window.
-pub fn retry_after_seconds(eta_seconds: u64) -> u64 {
-    (eta_seconds / 5).clamp(1, 30)
+/// people far back poll rarely, and it never exceeds half the claim window (nor 30 s), so someone
+/// admitted while asleep still wakes in time to claim the slot.
+pub fn retry_after_seconds(eta_seconds: u64, claim_window: std::time::Duration) -> u64 {
+    let ceiling = (claim_window.as_secs() / 2).clamp(1, 30);
+    (eta_seconds / 5).clamp(1, ceiling)
 }
 
 /// Token bucket for admissions: how many may be admitted this tick, and the fraction carried over.
@@ -25,14 +27,24 @@ pub fn admission_allowance(carry: f64, rate_per_sec: f64, elapsed_secs: f64) -> 
 }
 
 /// Exponentially weighted rate of admissions per second, for ETAs that follow the real pace.
-pub fn smoothed_rate(previous: f64, admitted: u64, elapsed_secs: f64) -> f64 {
-    if elapsed_secs <= 0.0 {
+/// `previous` is None until the first measurement, which then starts from the configured rate.
+/// A tick where the line itself was the limit (fewer people waiting than could be admitted) says
+/// nothing about the pace and leaves the rate as it was, so an idle spell does not drag it to 0.
+pub fn smoothed_rate(
+    previous: Option<f64>,
+    configured: f64,
+    admitted: u64,
+    elapsed_secs: f64,
+    line_was_limit: bool,
+) -> Option<f64> {
+    if elapsed_secs <= 0.0 || line_was_limit {
         return previous;
     }
+    let previous = previous.unwrap_or(configured);
     let instant = admitted as f64 / elapsed_secs;
     // Weight chosen so roughly the last ~5 s dominate at a 100 ms tick.
     let alpha = (elapsed_secs / 5.0).min(1.0);
-    previous + alpha * (instant - previous)
+    Some(previous + alpha * (instant - previous))
 }
 
 #[cfg(test)]
@@ -48,10 +60,24 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_grows_with_eta_and_is_bounded() {
-        assert_eq!(retry_after_seconds(0), 1);
-        assert!(retry_after_seconds(100) > retry_after_seconds(10));
-        assert_eq!(retry_after_seconds(100_000), 30);
+    fn retry_after_grows_with_eta_and_is_bounded_by_the_claim_window() {
+        let long = std::time::Duration::from_secs(300);
+        assert_eq!(retry_after_seconds(0, long), 1);
+        assert!(retry_after_seconds(100, long) > retry_after_seconds(10, long));
+        assert_eq!(retry_after_seconds(100_000, long), 30);
+        let short = std::time::Duration::from_secs(10);
+        assert_eq!(retry_after_seconds(100_000, short), 5, "never sleep through half the claim window");
+        assert_eq!(retry_after_seconds(100_000, std::time::Duration::from_millis(300)), 1);
+    }
+
+    #[test]
+    fn rate_starts_at_the_configured_pace_and_ignores_idle_ticks() {
+        assert_eq!(smoothed_rate(None, 200.0, 0, 0.1, true), None, "an empty line measures nothing");
+        let r = smoothed_rate(None, 200.0, 20, 0.1, false).unwrap();
+        assert!((r - 200.0).abs() < 1e-9, "a full-pace tick keeps the configured pace: {r}");
+        let slower = smoothed_rate(Some(200.0), 200.0, 0, 0.1, false).unwrap();
+        assert!(slower < 200.0 && slower > 190.0, "a full room slows the measured pace gradually: {slower}");
+        assert_eq!(smoothed_rate(Some(50.0), 200.0, 0, 1.0, true), Some(50.0));
     }
 
     #[test]

@@ -74,7 +74,8 @@ struct Line {
     active: HashMap<u64, (UserId, Active)>,
     by_user: HashMap<UserId, u64>,
     carry: f64,
-    rate: f64,
+    /// Measured admissions per second; None until the first informative tick.
+    rate: Option<f64>,
     last_tick: Option<Millis>,
 }
 
@@ -91,9 +92,13 @@ impl Line {
     fn standing(&self, t: &Ticket, now: Millis, cfg: &QueueConfig) -> Standing {
         if self.waiting_user(t.seq) == Some(t.user) {
             let position = t.seq - self.admitted_upto;
-            let rate = if self.rate > 0.5 { self.rate } else { cfg.admission_rate };
+            let rate = self.rate.unwrap_or(cfg.admission_rate);
             let eta = eta_seconds(position, rate);
-            return Standing::Waiting { position, eta_seconds: eta, retry_after: retry_after_seconds(eta) };
+            return Standing::Waiting {
+                position,
+                eta_seconds: eta,
+                retry_after: retry_after_seconds(eta, cfg.claim_window),
+            };
         }
         match self.active.get(&t.seq) {
             Some((user, Active::Admitted { claim_deadline, until })) if *user == t.user => {
@@ -225,7 +230,8 @@ impl MemoryQueue {
             let n = allowed.min(free).min(line.waiting.len() as u64);
             // Unused allowance is not banked while the room is full or empty.
             line.carry = if n == allowed { carry } else { 0.0 };
-            line.rate = smoothed_rate(line.rate, n, elapsed);
+            let line_was_limit = line.waiting.len() as u64 <= allowed.min(free);
+            line.rate = smoothed_rate(line.rate, self.cfg.admission_rate, n, elapsed, line_was_limit);
             (n > 0).then(|| Admission {
                 concert,
                 first: line.admitted_upto + 1,
@@ -353,7 +359,7 @@ impl WaitingRoom for MemoryQueue {
                     concert: c.get(),
                     waiting: line.waiting.len() as u64,
                     active: line.active.len() as u64,
-                    rate_per_sec: line.rate,
+                    rate_per_sec: line.rate.unwrap_or(0.0),
                 }
             })
             .collect())

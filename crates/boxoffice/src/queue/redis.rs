@@ -96,10 +96,10 @@ impl RedisQueue {
 
     fn waiting(&self, seq: u64, head: u64, rate_milli: i64) -> Standing {
         let position = seq.saturating_sub(head).max(1);
-        let measured = rate_milli as f64 / 1000.0;
-        let rate = if measured > 0.5 { measured } else { self.cfg.admission_rate };
+        // -1 means not measured yet: use the configured pace.
+        let rate = if rate_milli >= 0 { rate_milli as f64 / 1000.0 } else { self.cfg.admission_rate };
         let eta = eta_seconds(position, rate);
-        Standing::Waiting { position, eta_seconds: eta, retry_after: retry_after_seconds(eta) }
+        Standing::Waiting { position, eta_seconds: eta, retry_after: retry_after_seconds(eta, self.cfg.claim_window) }
     }
 
     async fn rooms(&self) -> Result<Vec<ConcertId>> {
@@ -163,7 +163,7 @@ impl WaitingRoom for RedisQueue {
         for concert in self.rooms().await? {
             let keys = self.keys(concert, &["seq", "head", "act", "bucket"]);
             let (waiting, active, rate): (u64, u64, i64) = self.invoke(&self.stats, keys, &[]).await?;
-            out.push(RoomStats { concert: concert.get(), waiting, active, rate_per_sec: rate as f64 / 1000.0 });
+            out.push(RoomStats { concert: concert.get(), waiting, active, rate_per_sec: rate.max(0) as f64 / 1000.0 });
         }
         Ok(out)
     }

@@ -7,16 +7,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Admission this slow admits nobody during the test.
-const PAUSED: f64 = 0.001;
-
 pub async fn thousand_joins_get_positions_one_to_thousand(b: Backend) {
+    // One slot, taken by user 1001 before everyone else: nobody of the thousand is admitted
+    // during the test, while the line still has a real pace for its ETAs.
     let opts = Opts {
-        admission_rate: PAUSED,
-        seed: SeedSpec { users: 1000, concerts: 1, schedules: 1, seats: 10, balance: 0 },
+        max_active: 1,
+        admission_rate: 100.0,
+        seed: SeedSpec { users: 1001, concerts: 1, schedules: 1, seats: 10, balance: 0 },
         ..Opts::default()
     };
     let app = TestApp::spawn(b, opts).await;
+    let first = app.join(1001, 1).await.body["token"].as_str().unwrap().to_owned();
+    app.wait_for_status(&first, "ACTIVE", Duration::from_secs(10)).await;
     let joins = join_all((1..=1000).map(|u| app.join(u, 1))).await;
     let mut positions = HashSet::new();
     let mut by_position = vec![String::new(); 1001];

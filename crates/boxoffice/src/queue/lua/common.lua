@@ -13,3 +13,10 @@ end
 local function live(claimed, deadline, untl, now)
   return untl > now and (claimed or deadline > now)
 end
+
+-- The measured admission rate in thousandths per second, or -1 before the first measurement.
+local function rate_milli(bucket)
+  local r = tonumber(redis.call('HGET', bucket, 'rate'))
+  if r then return math.floor(r * 1000) end
+  return -1
+end

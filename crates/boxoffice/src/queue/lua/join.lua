@@ -4,17 +4,17 @@
 local now = now_ms()
 local user = ARGV[2]
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
-local rate = tonumber(redis.call('HGET', KEYS[8], 'rate') or '0')
+local rate = rate_milli(KEYS[8])
 local seq = redis.call('HGET', KEYS[5], user)
 if seq then
   if redis.call('HGET', KEYS[3], seq) == user then
-    return {tonumber(seq), 0, 'WAITING', 0, head, math.floor(rate * 1000)}
+    return {tonumber(seq), 0, 'WAITING', 0, head, rate}
   end
   local a = redis.call('HGET', KEYS[4], seq)
   if a then
     local u, claimed, deadline, untl = parse_active(a)
     if u == user and live(claimed, deadline, untl, now) then
-      return {tonumber(seq), 0, 'ACTIVE', untl, head, math.floor(rate * 1000)}
+      return {tonumber(seq), 0, 'ACTIVE', untl, head, rate}
     end
     -- Ended but not swept yet: end it now and start a new place at the back.
     redis.call('HDEL', KEYS[4], seq)
@@ -26,4 +26,4 @@ local s = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[3], s, user)
 redis.call('HSET', KEYS[5], user, s)
 redis.call('SADD', KEYS[7], ARGV[1])
-return {s, 1, 'WAITING', 0, head, math.floor(rate * 1000)}
+return {s, 1, 'WAITING', 0, head, rate}

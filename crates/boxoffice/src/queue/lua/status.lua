@@ -5,8 +5,8 @@ local now = now_ms()
 local seq, user = ARGV[1], ARGV[2]
 if redis.call('HGET', KEYS[2], seq) == user then
   local head = tonumber(redis.call('GET', KEYS[1]) or '0')
-  local rate = tonumber(redis.call('HGET', KEYS[5], 'rate') or '0')
-  return {'WAITING', 0, head, math.floor(rate * 1000)}
+  local rate = rate_milli(KEYS[5])
+  return {'WAITING', 0, head, rate}
 end
 local a = redis.call('HGET', KEYS[3], seq)
 if not a then return {'EXPIRED', 0, 0, 0} end

@@ -22,7 +22,7 @@ end
 
 local max_active, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local b = redis.call('HMGET', KEYS[7], 'last', 'carry', 'rate')
-local last, carry, ewma = tonumber(b[1]), tonumber(b[2]) or 0, tonumber(b[3]) or 0
+local last, carry, measured = tonumber(b[1]), tonumber(b[2]) or 0, tonumber(b[3])
 local elapsed = 0
 if last then elapsed = math.max(0, now - last) / 1000 end
 local budget = math.min(carry + rate * elapsed, math.max(rate, 1))
@@ -31,13 +31,17 @@ carry = budget - allowed
 local active = redis.call('HLEN', KEYS[4])
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = math.min(allowed, math.max(0, max_active - active), issued - head)
+local free = math.max(0, max_active - active)
+local n = math.min(allowed, free, issued - head)
 if n ~= allowed then carry = 0 end
-if elapsed > 0 then
+redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry))
+-- The measured pace starts at the configured rate; a tick limited by the line itself (fewer
+-- waiting than could be admitted) says nothing about the pace and leaves it alone.
+if elapsed > 0 and issued - head > math.min(allowed, free) then
+  local prev = measured or rate
   local alpha = math.min(elapsed / 5, 1)
-  ewma = ewma + alpha * (n / elapsed - ewma)
+  redis.call('HSET', KEYS[7], 'rate', tostring(prev + alpha * (n / elapsed - prev)))
 end
-redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry), 'rate', tostring(ewma))
 redis.call('SET', KEYS[9], max_active)
 if n > 0 then
   local deadline, untl = now + tonumber(ARGV[3]), now + tonumber(ARGV[4])
