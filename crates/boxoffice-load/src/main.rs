@@ -44,6 +44,30 @@ enum Cmd {
     },
     /// List the scenarios and their scales.
     List(CommonArgs),
+    /// Run a scenario under several CPU x memory caps and write a deployment spec from the results.
+    Matrix(MatrixArgs),
+}
+
+#[derive(Args, Clone)]
+struct MatrixArgs {
+    /// The scenario to run at each setting (a closed-model one that saturates the server, e.g. points).
+    scenario: String,
+    #[command(flatten)]
+    common: CommonArgs,
+    #[arg(long, default_value = "small")]
+    scale: String,
+    /// CPU caps to try, in cores.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,1,2")]
+    cpus: Vec<f64>,
+    /// Memory caps to try.
+    #[arg(long, value_delimiter = ',', default_value = "256M,512M,1G", value_parser = cgroup::parse_memory)]
+    memory: Vec<u64>,
+    /// The load the deployment must carry, in requests per second, for the instance count.
+    #[arg(long, default_value_t = 5000.0)]
+    target_tps: f64,
+    /// Where to write the spec.
+    #[arg(long, default_value = "docs/deployment-spec.md")]
+    out: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -122,6 +146,7 @@ fn main() -> ExitCode {
         Cmd::Ci(common) => ci(&common),
         Cmd::Compare { a, b, out } => compare(&a, &b, out),
         Cmd::List(common) => list(&common),
+        Cmd::Matrix(args) => matrix(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -245,7 +270,8 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
         instances.bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
     std::fs::write(dir.join("metrics-after.txt"), metrics_after.join("\n# ---- next instance ----\n"))?;
     instances.stop();
-    if let Some((peak, hits)) = cg.as_ref().and_then(|c| c.memory_report()) {
+    let cgroup_memory = cg.as_ref().and_then(|c| c.memory_report());
+    if let Some((peak, hits)) = cgroup_memory {
         notes.push(format!("cgroup memory: peak {:.1} MiB, limit reached {hits} times", peak as f64 / 1048576.0));
     }
     drop(cg);
@@ -303,6 +329,8 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
         cpu_seconds_per_1000_requests: 0.0,
         peak_rss_bytes: 0,
         peak_cpu_percent: 0.0,
+        cgroup_peak_memory_bytes: cgroup_memory.map(|m| m.0),
+        memory_limit_hits: cgroup_memory.map(|m| m.1),
         endpoints: vec![],
     };
     let summary = report::summarise(base, &analysis, &samples, (cpu_after - cpu_before).max(0.0));
@@ -376,5 +404,40 @@ fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
     let out = out.unwrap_or_else(|| b.join(format!("compare-{}.md", name(a))));
     std::fs::write(&out, &table)?;
     println!("{table}\nwritten to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn matrix(m: &MatrixArgs) -> Result<ExitCode> {
+    let mut rows = Vec::new();
+    for &mem in &m.memory {
+        for &cpus in &m.cpus {
+            let args = RunArgs {
+                scenario: m.scenario.clone(),
+                common: m.common.clone(),
+                scale: m.scale.clone(),
+                instances: 1,
+                cpus: Some(cpus),
+                memory: Some(mem),
+                serve_args: vec![],
+                k6_env: vec![],
+                label: Some(format!("matrix-{cpus}cpu-{}m", mem >> 20)),
+            };
+            let (dir, s) = run(&args)?;
+            rows.push((cpus, mem, dir, s));
+            check_interrupt()?;
+        }
+    }
+    let spec = report::deployment_spec(
+        &m.scenario,
+        &m.scale,
+        m.target_tps,
+        &rows,
+        &std::env::args().collect::<Vec<_>>().join(" "),
+    );
+    if let Some(dir) = m.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&m.out, &spec)?;
+    println!("{spec}\nwritten to {}", m.out.display());
     Ok(ExitCode::SUCCESS)
 }

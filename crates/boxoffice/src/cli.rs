@@ -28,6 +28,18 @@ pub enum Command {
     Seed(SeedArgs),
     /// Check every invariant; exits 1 and lists the offending rows on a violation.
     Audit(AuditArgs),
+    /// Exit 0 when the server answers ready, 1 otherwise (for container health checks).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealthcheckArgs {
+    /// Readiness URL to ask (plain http).
+    #[arg(long, env = "BOXOFFICE_HEALTHCHECK_URL", default_value = "http://127.0.0.1:8080/health/ready")]
+    pub url: String,
+    /// Give up after this long.
+    #[arg(long, env = "BOXOFFICE_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = duration)]
+    pub timeout: Duration,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -27,6 +27,10 @@ pub fn spawn_admission(app: Arc<App>, every: Duration) -> JoinHandle<()> {
                     let concert = s.concert.to_string();
                     metrics::gauge!("boxoffice_queue_waiting", "concert" => concert.clone()).set(s.waiting as f64);
                     metrics::gauge!("boxoffice_queue_active", "concert" => concert.clone()).set(s.active as f64);
+                    metrics::gauge!("boxoffice_queue_max_active", "concert" => concert.clone())
+                        .set(s.max_active as f64);
+                    metrics::gauge!("boxoffice_queue_eta_seconds", "concert" => concert.clone())
+                        .set(s.eta_last_seconds as f64);
                     metrics::gauge!("boxoffice_queue_admission_rate", "concert" => concert).set(s.rate_per_sec);
                 }
             }
@@ -40,10 +44,32 @@ pub fn spawn_hold_sweeper(store: Arc<dyn Store>, every: Duration) -> JoinHandle<
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match store.expire_holds(Millis::now()).await {
+            let now = Millis::now();
+            // The backlog is measured before each sweep: a sweeper that keeps up keeps it near 0.
+            if let Ok(n) = store.holds_past_expiry(now).await {
+                metrics::gauge!("boxoffice_holds_pending_expiry").set(n as f64);
+            }
+            match store.expire_holds(now).await {
                 Ok(n) => metrics::counter!("boxoffice_holds_expired_total").increment(n),
                 Err(e) => tracing::warn!(error = %e, "hold sweep failed; retrying next tick"),
             }
+        }
+    })
+}
+
+/// Probes every dependency every 5 s into `boxoffice_dependency_up{dependency}` (1 up, 0 down),
+/// so alerts see an outage even when no traffic arrives.
+pub fn spawn_dependency_probe(app: Arc<App>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let limit = Duration::from_secs(2);
+            let db = matches!(tokio::time::timeout(limit, app.store.ping()).await, Ok(Ok(())));
+            let queue = matches!(tokio::time::timeout(limit, app.queue.stats()).await, Ok(Ok(_)));
+            metrics::gauge!("boxoffice_dependency_up", "dependency" => "database").set(if db { 1.0 } else { 0.0 });
+            metrics::gauge!("boxoffice_dependency_up", "dependency" => "queue").set(if queue { 1.0 } else { 0.0 });
         }
     })
 }

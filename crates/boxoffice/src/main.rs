@@ -17,6 +17,7 @@ async fn main() -> ExitCode {
         }),
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Audit(args)) => audit(args).await,
+        Some(Command::Healthcheck(args)) => Ok(healthcheck(&args)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -87,4 +88,33 @@ async fn audit(args: boxoffice::cli::AuditArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{json}");
     Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// A plain HTTP/1.0 GET, so the runtime image needs no curl.
+fn healthcheck(args: &boxoffice::cli::HealthcheckArgs) -> ExitCode {
+    use std::io::{Read, Write};
+    let ask = || -> Result<u16, String> {
+        let rest = args.url.strip_prefix("http://").ok_or("only http:// URLs are supported")?;
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let addr =
+            std::net::ToSocketAddrs::to_socket_addrs(host).map_err(|e| e.to_string())?.next().ok_or("no address")?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, args.timeout).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(args.timeout)).map_err(|e| e.to_string())?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head).map_err(|e| e.to_string())?;
+        let line = String::from_utf8_lossy(&head[..n]);
+        line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| "not an HTTP answer".to_owned())
+    };
+    match ask() {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(code) => {
+            eprintln!("not ready: {} answered {code}", args.url);
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("not ready: {}: {e}", args.url);
+            ExitCode::from(1)
+        }
+    }
 }

@@ -8,6 +8,7 @@ use crate::queue::memory::MemoryQueue;
 use crate::queue::redis::RedisQueue;
 use crate::queue::token::TokenSigner;
 use crate::queue::{QueueConfig, WaitingRoom};
+use crate::store::instrumented::Instrumented;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::conn::DbOptions;
 use crate::store::sqlite::SqliteStore;
@@ -197,8 +198,8 @@ impl Server {
             hold_ttl: args.hold_ttl,
             seat_snapshot_max_age: backends.shared.then_some(SHARED_SEAT_SNAPSHOT_MAX_AGE),
         };
-        let app =
-            Arc::new(App::new(backends.store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking));
+        let store: Arc<dyn Store> = Arc::new(Instrumented(backends.store.clone()));
+        let app = Arc::new(App::new(store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking));
         let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle(), args.web_dir.clone());
 
         let listener = listen(args.bind).with_context(|| format!("binding {}", args.bind))?;
@@ -213,7 +214,8 @@ impl Server {
         });
         let jobs = vec![
             crate::jobs::spawn_admission(app.clone(), args.admission_tick),
-            crate::jobs::spawn_hold_sweeper(backends.store, args.sweep_interval),
+            crate::jobs::spawn_hold_sweeper(store, args.sweep_interval),
+            crate::jobs::spawn_dependency_probe(app.clone()),
         ];
         tracing::info!(%addr, "boxoffice is listening");
         Ok(Server { addr, app, shutdown: Some(tx), http, jobs })

@@ -61,15 +61,16 @@ pub fn router(app: Arc<App>, metrics: PrometheusHandle, web_dir: Option<std::pat
         .route("/", get(web::index))
         .route("/assets/{name}", get(web::asset))
         .route_layer(middleware::from_fn(track_metrics))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(refuse_large_bodies))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        // Inside routing, so spans are named by the matched route template, never the raw path.
+        .route_layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %req.method(), route, request_id = id)
         }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_large_bodies))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

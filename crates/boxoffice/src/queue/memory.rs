@@ -355,11 +355,14 @@ impl WaitingRoom for MemoryQueue {
             .iter()
             .map(|(c, r)| {
                 let line = r.line.read();
+                let waiting = line.waiting.len() as u64;
                 RoomStats {
                     concert: c.get(),
-                    waiting: line.waiting.len() as u64,
+                    waiting,
                     active: line.active.len() as u64,
+                    max_active: self.cfg.max_active,
                     rate_per_sec: line.rate.unwrap_or(0.0),
+                    eta_last_seconds: eta_seconds(waiting, line.rate.unwrap_or(self.cfg.admission_rate)),
                 }
             })
             .collect())

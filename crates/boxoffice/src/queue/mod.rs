@@ -51,7 +51,11 @@ pub struct RoomStats {
     pub concert: i64,
     pub waiting: u64,
     pub active: u64,
+    pub max_active: u64,
+    /// Measured admissions per second (0 before the first measurement).
     pub rate_per_sec: f64,
+    /// ETA of the last person in line.
+    pub eta_last_seconds: u64,
 }
 
 /// What one admission tick did, summed over rooms.

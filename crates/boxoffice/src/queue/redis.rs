@@ -76,7 +76,13 @@ impl RedisQueue {
         }
     }
 
-    async fn invoke<T: redis::FromRedisValue>(&self, script: &Script, keys: Vec<String>, args: &[String]) -> Result<T> {
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        name: &'static str,
+        script: &Script,
+        keys: Vec<String>,
+        args: &[String],
+    ) -> Result<T> {
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(k);
@@ -87,7 +93,8 @@ impl RedisQueue {
         let started = std::time::Instant::now();
         let mut conn = self.conn.clone();
         let result = self.bounded(async move { inv.invoke_async(&mut conn).await }).await;
-        metrics::histogram!("boxoffice_redis_call_duration_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("boxoffice_redis_call_duration_seconds", "script" => name)
+            .record(started.elapsed().as_secs_f64());
         if result.is_err() {
             metrics::counter!("boxoffice_redis_errors_total").increment(1);
         }
@@ -116,7 +123,7 @@ impl WaitingRoom for RedisQueue {
     async fn join(&self, concert: ConcertId, user: UserId, _now: Millis) -> Result<Joined> {
         let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket"]);
         let (seq, created, state, until, head, rate): (u64, i64, String, i64, u64, i64) =
-            self.invoke(&self.join, keys, &[concert.to_string(), user.to_string()]).await?;
+            self.invoke("join", &self.join, keys, &[concert.to_string(), user.to_string()]).await?;
         let ticket = Ticket { concert, user, seq };
         let standing =
             if state == "ACTIVE" { Standing::Active { until: Millis(until) } } else { self.waiting(seq, head, rate) };
@@ -126,7 +133,7 @@ impl WaitingRoom for RedisQueue {
     async fn standing(&self, t: Ticket, _now: Millis) -> Result<Standing> {
         let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket"]);
         let (state, until, head, rate): (String, i64, u64, i64) =
-            self.invoke(&self.status, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
+            self.invoke("status", &self.status, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
         Ok(match state.as_str() {
             "WAITING" => self.waiting(t.seq, head, rate),
             "ACTIVE" => Standing::Active { until: Millis(until) },
@@ -136,7 +143,7 @@ impl WaitingRoom for RedisQueue {
 
     async fn finish(&self, t: Ticket, _now: Millis) -> Result<()> {
         let keys = self.keys(t.concert, &["act", "users", "due"]);
-        let _: i64 = self.invoke(&self.finish, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
+        let _: i64 = self.invoke("finish", &self.finish, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
         Ok(())
     }
 
@@ -150,7 +157,7 @@ impl WaitingRoom for RedisQueue {
         ];
         for concert in self.rooms().await? {
             let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max"]);
-            let (admitted, no_shows, timed_out): (u64, u64, u64) = self.invoke(&self.tick, keys, &args).await?;
+            let (admitted, no_shows, timed_out): (u64, u64, u64) = self.invoke("tick", &self.tick, keys, &args).await?;
             report.admitted += admitted;
             report.no_shows += no_shows;
             report.timed_out += timed_out;
@@ -162,8 +169,16 @@ impl WaitingRoom for RedisQueue {
         let mut out = Vec::new();
         for concert in self.rooms().await? {
             let keys = self.keys(concert, &["seq", "head", "act", "bucket"]);
-            let (waiting, active, rate): (u64, u64, i64) = self.invoke(&self.stats, keys, &[]).await?;
-            out.push(RoomStats { concert: concert.get(), waiting, active, rate_per_sec: rate.max(0) as f64 / 1000.0 });
+            let (waiting, active, rate): (u64, u64, i64) = self.invoke("stats", &self.stats, keys, &[]).await?;
+            let measured = (rate >= 0).then(|| rate as f64 / 1000.0);
+            out.push(RoomStats {
+                concert: concert.get(),
+                waiting,
+                active,
+                max_active: self.cfg.max_active,
+                rate_per_sec: measured.unwrap_or(0.0),
+                eta_last_seconds: eta_seconds(waiting, measured.unwrap_or(self.cfg.admission_rate)),
+            });
         }
         Ok(out)
     }

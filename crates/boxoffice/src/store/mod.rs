@@ -3,6 +3,7 @@
 //! Every method is one use case's data step and runs in one transaction. Rules come from
 //! `domain`; a backend only loads rows, asks the domain and writes the outcome.
 
+pub mod instrumented;
 pub mod postgres;
 pub mod sqlite;
 
@@ -141,6 +142,12 @@ impl AuditReport {
     }
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u64,
+    pub in_use: u64,
+}
+
 /// The largest number of offending rows an audit check reports.
 pub const AUDIT_SAMPLE: usize = 50;
 
@@ -167,6 +174,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks holds past their time as expired and frees their seats; returns how many.
     async fn expire_holds(&self, now: Millis) -> Result<u64>;
+    /// Holds past their time that the sweeper has not marked yet (the hold-expiry backlog).
+    async fn holds_past_expiry(&self, now: Millis) -> Result<u64>;
+    /// Connections in the pool and how many are busy, for metrics.
+    fn pool_stats(&self) -> PoolStats;
 
     async fn is_empty(&self) -> Result<bool>;
     async fn seed(&self, spec: SeedSpec, now: Millis) -> Result<()>;

@@ -39,6 +39,9 @@ pub async fn ready(State(s): State<AppState>) -> Response {
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
     crate::telemetry::refresh_process_metrics();
+    let pool = s.app.store.pool_stats();
+    metrics::gauge!("boxoffice_db_pool_size").set(pool.size as f64);
+    metrics::gauge!("boxoffice_db_pool_in_use").set(pool.in_use as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render()).into_response()
 }
 

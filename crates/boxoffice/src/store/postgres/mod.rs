@@ -93,9 +93,12 @@ impl PgStore {
         tokio::time::timeout(self.timeout, f).await.unwrap_or_else(|_| Err(Error::unavailable("database", "timed out")))
     }
 
-    /// Pool figures for metrics: (size, idle).
-    pub fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+    /// A pooled connection; the wait is recorded as `boxoffice_db_pool_wait_seconds`.
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        let asked = std::time::Instant::now();
+        let c = self.pool.acquire().await.map_err(pg_err)?;
+        metrics::histogram!("boxoffice_db_pool_wait_seconds", "kind" => "pool").record(asked.elapsed().as_secs_f64());
+        Ok(c)
     }
 }
 
@@ -221,13 +224,16 @@ fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<()> {
-        self.bounded(async { sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(pg_err) }).await
+        self.bounded(async {
+            sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await.map(|_| ()).map_err(pg_err)
+        })
+        .await
     }
 
     async fn concerts(&self) -> Result<Vec<Concert>> {
         self.bounded(async {
             let rows = sqlx::query("SELECT id, title, venue FROM concerts ORDER BY id")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await
                 .map_err(pg_err)?;
             Ok(rows
@@ -243,7 +249,7 @@ impl Store for PgStore {
             let rows = sqlx::query(
                 "SELECT id, concert_id, starts_at, seat_count FROM schedules ORDER BY concert_id, starts_at, id",
             )
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(pg_err)?;
             Ok(rows
@@ -265,7 +271,7 @@ impl Store for PgStore {
                 "SELECT seat_no, price, status, hold_expires_at FROM seats WHERE schedule_id = $1 ORDER BY seat_no",
             )
             .bind(schedule.get())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(pg_err)?;
             Ok(rows
@@ -288,7 +294,7 @@ impl Store for PgStore {
         self.bounded(async {
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
                 .bind(user.get())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn().await?)
                 .await
                 .map_err(pg_err)
         })
@@ -323,7 +329,7 @@ impl Store for PgStore {
             .bind(req.user.get())
             .bind(req.expires_at.0)
             .bind(req.now.0)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => booking::user_not_found(req.user),
@@ -356,7 +362,7 @@ impl Store for PgStore {
         self.bounded(async {
             let row = sqlx::query(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE id = $1"))
                 .bind(id.get())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(pg_err)?;
             row.as_ref().map(reservation_from_row).transpose()
@@ -371,7 +377,7 @@ impl Store for PgStore {
             )
             .bind(user.get())
             .bind(key.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(pg_err)?;
             stored.flatten().map(|r| parse_stored(&r)).transpose()
@@ -381,7 +387,8 @@ impl Store for PgStore {
 
     async fn pay(&self, req: PayRequest) -> Result<Receipt> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await.map_err(pg_err)?;
+            let mut conn = self.conn().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg_err)?;
             let request = req.reservation.get().to_string();
             if let Some(stored) = claim_key(&mut tx, req.user, "payment", req.key.as_str(), &request, req.now).await? {
                 return parse_stored(&stored);
@@ -458,7 +465,7 @@ impl Store for PgStore {
         self.bounded(async {
             let b: Option<i64> = sqlx::query_scalar("SELECT balance FROM users WHERE id = $1")
                 .bind(user.get())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(pg_err)?;
             b.map(Points::from_trusted).ok_or_else(|| booking::user_not_found(user))
@@ -468,7 +475,8 @@ impl Store for PgStore {
 
     async fn move_points(&self, req: PointsRequest) -> Result<PointsChange> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await.map_err(pg_err)?;
+            let mut conn = self.conn().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg_err)?;
             let scope = req.op.as_str();
             let request = req.amount.get().to_string();
             if let Some(key) = &req.key {
@@ -501,7 +509,7 @@ impl Store for PgStore {
             )
             .bind(user.get())
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(pg_err)?;
             Ok(rows
@@ -521,7 +529,8 @@ impl Store for PgStore {
 
     async fn expire_holds(&self, now: Millis) -> Result<u64> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await.map_err(pg_err)?;
+            let mut conn = self.conn().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg_err)?;
             // Seats before reservations, the lock order of every other transaction.
             sqlx::query(
                 "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL \
@@ -544,10 +553,28 @@ impl Store for PgStore {
         .await
     }
 
+    async fn holds_past_expiry(&self, now: Millis) -> Result<u64> {
+        self.bounded(async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM seats WHERE status = 'HELD' AND hold_expires_at <= $1")
+                    .bind(now.0)
+                    .fetch_one(&mut *self.conn().await?)
+                    .await
+                    .map_err(pg_err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    fn pool_stats(&self) -> super::PoolStats {
+        let size = self.pool.size() as u64;
+        super::PoolStats { size, in_use: size.saturating_sub(self.pool.num_idle() as u64) }
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         self.bounded(async {
             sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users) AND NOT EXISTS (SELECT 1 FROM concerts)")
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn().await?)
                 .await
                 .map_err(pg_err)
         })

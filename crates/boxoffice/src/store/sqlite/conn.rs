@@ -6,9 +6,11 @@ use crate::domain::{Error, Result};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 use tokio::sync::{oneshot, Semaphore};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -30,6 +32,8 @@ impl Default for DbOptions {
 
 pub struct Db {
     writer: SyncSender<Job>,
+    /// Writes sent to the writer and not finished yet.
+    writes_in_flight: Arc<AtomicUsize>,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_permits: Arc<Semaphore>,
     opts: DbOptions,
@@ -84,6 +88,7 @@ impl Db {
 
         Ok(Self {
             writer: tx,
+            writes_in_flight: Arc::new(AtomicUsize::new(0)),
             read_permits: Arc::new(Semaphore::new(readers.len())),
             readers: Arc::new(Mutex::new(readers)),
             opts,
@@ -98,7 +103,12 @@ impl Db {
         F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let sent = Instant::now();
+        let in_flight = self.writes_in_flight.clone();
+        in_flight.fetch_add(1, Ordering::Relaxed);
         let job: Job = Box::new(move |conn| {
+            metrics::histogram!("boxoffice_db_pool_wait_seconds", "kind" => "write")
+                .record(sent.elapsed().as_secs_f64());
             let run = || -> Result<T> {
                 let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
                 let value = f(&txn)?;
@@ -119,16 +129,28 @@ impl Db {
         }
     }
 
+    /// Read connections plus the writer, and how many are busy or queued for.
+    pub fn pool_stats(&self) -> crate::store::PoolStats {
+        let readers = self.opts.read_connections.max(1);
+        let busy_readers = readers - self.read_permits.available_permits().min(readers);
+        crate::store::PoolStats {
+            size: readers as u64 + 1,
+            in_use: (busy_readers + self.writes_in_flight.load(Ordering::Relaxed)) as u64,
+        }
+    }
+
     /// Runs `f` on a read-only connection in the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let asked = Instant::now();
         let permit = tokio::time::timeout(self.opts.timeout, self.read_permits.clone().acquire_owned())
             .await
             .map_err(|_| Error::unavailable("database", "timed out waiting for a read connection"))?
             .map_err(|_| Error::unavailable("database", "the read pool is closed"))?;
+        metrics::histogram!("boxoffice_db_pool_wait_seconds", "kind" => "read").record(asked.elapsed().as_secs_f64());
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let conn = readers.lock().pop().expect("a permit guarantees a free connection");

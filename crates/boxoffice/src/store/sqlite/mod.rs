@@ -406,6 +406,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn holds_past_expiry(&self, now: Millis) -> Result<u64> {
+        self.db
+            .read(move |c| {
+                c.prepare_cached("SELECT COUNT(*) FROM seats WHERE status = 'HELD' AND hold_expires_at <= ?1")
+                    .and_then(|mut s| s.query_row([now.0], |r| r.get::<_, i64>(0)))
+                    .map(|n| n as u64)
+                    .map_err(db_err)
+            })
+            .await
+    }
+
+    fn pool_stats(&self) -> super::PoolStats {
+        self.db.pool_stats()
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         self.db
             .read(|c| {
