@@ -119,6 +119,8 @@ pub struct Analysis {
     /// check name -> (passes, fails)
     pub checks: BTreeMap<String, (u64, u64)>,
     pub timeline: Vec<Tick>,
+    /// Unix second of the timeline's second 0.
+    pub start_unix_s: u64,
     pub iterations: u64,
     pub dropped_iterations: u64,
 }
@@ -223,6 +225,7 @@ pub fn analyse(csv: &Path) -> Result<Analysis> {
     }
     a.overall = Stats::from("all requests", all, all_bad, all_status, a.seconds);
     let start = per_second.keys().next().copied().unwrap_or(0);
+    a.start_unix_s = start;
     for (sec, (mut d, bad)) in per_second {
         d.sort_by(|x, y| x.total_cmp(y));
         a.timeline.push(Tick {

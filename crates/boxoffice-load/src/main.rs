@@ -2,6 +2,7 @@
 //! a container), samples their resources, audits the data afterwards and writes a report.
 
 mod cgroup;
+mod drill;
 mod k6;
 mod report;
 mod sampler;
@@ -46,6 +47,40 @@ enum Cmd {
     List(CommonArgs),
     /// Run a scenario under several CPU x memory caps and write a deployment spec from the results.
     Matrix(MatrixArgs),
+    /// A fault drill: a scenario runs in scale-out mode while a fault is injected and removed.
+    Drill(DrillArgs),
+}
+
+#[derive(Args, Clone)]
+struct DrillArgs {
+    /// The fault.
+    #[arg(value_enum)]
+    kind: drill::Kind,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The scenario running during the drill.
+    #[arg(long, default_value = "journey")]
+    scenario: String,
+    #[arg(long, default_value = "small")]
+    scale: String,
+    /// Seconds after the start of the run when the fault is injected.
+    #[arg(long, default_value_t = 10)]
+    at: u64,
+    /// Seconds the fault lasts before it is removed.
+    #[arg(long = "for", default_value_t = 20)]
+    hold: u64,
+    /// Extra k6 environment (KEY=VALUE); by default the journey is stretched to outlast the drill.
+    #[arg(long = "k6-env", default_values_t = ["STEADY=50s".to_owned()])]
+    k6_env: Vec<String>,
+}
+
+/// A fault to run beside k6.
+struct DrillPlan {
+    kind: drill::Kind,
+    at: Duration,
+    hold: Duration,
+    /// A private dependency the drill stops, when it needs one.
+    target: Option<drill::Target>,
 }
 
 #[derive(Args, Clone)]
@@ -147,6 +182,7 @@ fn main() -> ExitCode {
         Cmd::Compare { a, b, out } => compare(&a, &b, out),
         Cmd::List(common) => list(&common),
         Cmd::Matrix(args) => matrix(&args),
+        Cmd::Drill(args) => drill_cmd(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -170,6 +206,10 @@ fn list(c: &CommonArgs) -> Result<ExitCode> {
 }
 
 fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
+    run_with(args, None)
+}
+
+fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, RunSummary)> {
     let c = &args.common;
     if args.instances == 0 {
         bail!("--instances must be at least 1");
@@ -229,18 +269,20 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
     let mut serve_flags: Vec<String> =
         scale.serve.iter().flat_map(|(k, v)| [format!("--{k}"), scenarios::as_arg(v)]).collect();
     serve_flags.extend(args.serve_args.iter().cloned());
-    let mut instances = Instances::start(&c.bin, &fixture, &serve_flags, args.instances, cg.as_ref(), &dir)?;
+    let instances = Instances::start(&c.bin, &fixture, &serve_flags, args.instances, cg.as_ref(), &dir)?;
     let pids = instances.pids();
+    let bases = instances.bases.clone();
+    let instances = std::sync::Arc::new(std::sync::Mutex::new(instances));
     let metrics_before: Vec<String> =
-        instances.bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
+        bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
     std::fs::write(dir.join("metrics-before.txt"), metrics_before.join("\n# ---- next instance ----\n"))?;
     let cpu_before: f64 = pids.iter().filter_map(|p| sampler::read_proc(*p)).map(|s| s.cpu_seconds).sum();
-    let sampler = sampler::Sampler::start(pids.iter().copied().zip(instances.bases.iter().cloned()).collect());
+    let sampler = sampler::Sampler::start(pids.iter().copied().zip(bases.iter().cloned()).collect());
 
     // k6.
     let mut env: Vec<(String, String)> = vec![
-        ("BASE_URL".into(), instances.bases[0].clone()),
-        ("BASE_URLS".into(), instances.bases.join(",")),
+        ("BASE_URL".into(), bases[bases.len() - 1].clone()),
+        ("BASE_URLS".into(), bases.join(",")),
         ("SCALE".into(), args.scale.clone()),
         ("SCENARIO".into(), args.scenario.clone()),
         ("USERS".into(), scale.seed.users.to_string()),
@@ -257,6 +299,13 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
     }
     let script = c.loadtest_dir.join(&scenario.script);
     let timeout = Duration::from_secs(scale.timeout_seconds.unwrap_or(3600));
+    let drill_thread = plan.as_mut().map(|p| {
+        let target = p.target.take().unwrap_or_else(|| match p.kind {
+            drill::Kind::PoolSaturation => drill::Target::Pool(fixture.database_url().unwrap_or_default()),
+            _ => drill::Target::Instance,
+        });
+        drill::run_fault(p.kind, target, instances.clone(), bases.clone(), p.at, p.hold)
+    });
     let k6_result = if INTERRUPTED.load(Ordering::SeqCst) {
         Err(anyhow::anyhow!("interrupted"))
     } else {
@@ -264,12 +313,16 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
     };
 
     // Stop sampling, scrape, stop the servers, audit.
+    let (drill_events, _drill_target) = match drill_thread.map(|t| t.join()) {
+        Some(Ok((events, target))) => (Some(events), Some(target)),
+        _ => (None, None),
+    };
     let samples = sampler.finish();
     let cpu_after: f64 = pids.iter().filter_map(|p| sampler::read_proc(*p)).map(|s| s.cpu_seconds).sum();
     let metrics_after: Vec<String> =
-        instances.bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
+        bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
     std::fs::write(dir.join("metrics-after.txt"), metrics_after.join("\n# ---- next instance ----\n"))?;
-    instances.stop();
+    instances.lock().unwrap().stop();
     let cgroup_memory = cg.as_ref().and_then(|c| c.memory_report());
     if let Some((peak, hits)) = cgroup_memory {
         notes.push(format!("cgroup memory: peak {:.1} MiB, limit reached {hits} times", peak as f64 / 1048576.0));
@@ -337,8 +390,28 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
     report::write_resources(&dir, &samples)?;
     report::write_timeline(&dir, &analysis)?;
     report::write_charts(&dir, &analysis, &samples, args.instances)?;
+    let mut summary = summary;
+    let mut report_md = report::markdown(&summary, &analysis, &notes);
+    if let (Some(events), Some(p)) = (drill_events, plan.as_ref()) {
+        let timeline: Vec<(u128, u64)> = analysis
+            .timeline
+            .iter()
+            .map(|t| (((analysis.start_unix_s + t.second) * 1000) as u128, t.unexpected))
+            .collect();
+        let outcome = drill::outcome(p.kind, events, &timeline);
+        std::fs::write(dir.join("drill.json"), serde_json::to_string_pretty(&outcome)?)?;
+        report_md.push('\n');
+        report_md.push_str(&drill::markdown(&outcome));
+        // A drill passes when the service recovered and the data is intact; client errors during
+        // the fault are its point, not a failure.
+        summary.passed = audit_ok && outcome.recovered_ms.is_some();
+        eprintln!(
+            "   drill: MTTD {:?} s, MTTR {:?} s, {} unexpected answers",
+            outcome.mttd_seconds, outcome.mttr_seconds, outcome.client_errors
+        );
+    }
     std::fs::write(dir.join("run.json"), serde_json::to_string_pretty(&summary)?)?;
-    std::fs::write(dir.join("report.md"), report::markdown(&summary, &analysis, &notes))?;
+    std::fs::write(dir.join("report.md"), report_md)?;
     eprintln!(
         "   {} requests in {:.1} s = {:.0} TPS, p95 {:.1} ms, p99 {:.1} ms; k6 exit {}; audit {} → {}",
         summary.requests,
@@ -440,4 +513,40 @@ fn matrix(m: &MatrixArgs) -> Result<ExitCode> {
     std::fs::write(&m.out, &spec)?;
     println!("{spec}\nwritten to {}", m.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn drill_cmd(d: &DrillArgs) -> Result<ExitCode> {
+    let mut common = d.common.clone();
+    common.mode = Mode::Scaleout;
+    let work = tempdir_in_tmp(&format!("drill-{}", std::process::id()))?;
+    let target = match d.kind {
+        drill::Kind::RedisStop => {
+            let r = drill::PrivateRedis::start(None)?;
+            common.redis = format!("redis://127.0.0.1:{}", r.port);
+            Some(drill::Target::Redis(r))
+        }
+        drill::Kind::PostgresPause => {
+            let pg = drill::PrivatePostgres::start(&work)?;
+            common.pg = pg.base_url();
+            Some(drill::Target::Postgres(pg))
+        }
+        _ => None,
+    };
+    let args = RunArgs {
+        scenario: d.scenario.clone(),
+        common,
+        scale: d.scale.clone(),
+        instances: if d.kind == drill::Kind::InstanceKill { 2 } else { 1 },
+        cpus: None,
+        memory: None,
+        // Short dependency timeouts so the service fails fast and visibly during the fault.
+        serve_args: vec!["--db-timeout".into(), "1s".into(), "--redis-timeout".into(), "500ms".into()],
+        k6_env: d.k6_env.clone(),
+        label: Some(format!("drill-{}", format!("{:?}", d.kind).to_lowercase())),
+    };
+    let plan = DrillPlan { kind: d.kind, at: Duration::from_secs(d.at), hold: Duration::from_secs(d.hold), target };
+    let (dir, s) = run_with(&args, Some(plan))?;
+    let _ = std::fs::remove_dir_all(&work);
+    println!("{}", dir.join("report.md").display());
+    Ok(if s.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -48,6 +48,11 @@ impl Fixture {
         Ok(f)
     }
 
+    /// The PostgreSQL URL of this fixture's database (scale-out mode).
+    pub fn database_url(&self) -> Option<String> {
+        self.pg.as_ref().map(|(base, db)| format!("{base}/{db}"))
+    }
+
     /// Flags that point a `boxoffice` command at this fixture.
     pub fn store_args(&self) -> Vec<String> {
         let mut a = vec!["--data-dir".to_owned(), self.data_dir.display().to_string()];
@@ -128,7 +133,16 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// How to (re)start one instance.
+struct Launch {
+    join: String,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
 pub struct Instances {
+    bin: PathBuf,
+    launches: Vec<Launch>,
     children: Vec<Child>,
     pub bases: Vec<String>,
 }
@@ -144,46 +158,74 @@ impl Instances {
         cgroup: Option<&Cgroup>,
         logs: &Path,
     ) -> Result<Instances> {
-        let mut me = Instances { children: Vec::new(), bases: Vec::new() };
+        let mut me = Instances { bin: bin.to_owned(), launches: Vec::new(), children: Vec::new(), bases: Vec::new() };
         for i in 0..n {
             let port = free_port()?;
             let join = cgroup
                 .map(|c| c.procs_files.iter().map(|f| format!("echo $$ > {} && ", f.display())).collect::<String>())
                 .unwrap_or_default();
-            let log = std::fs::File::create(logs.join(format!("server-{i}.log")))?;
-            let child = Command::new("sh")
-                .arg("-c")
-                .arg(format!("{join}exec \"$0\" \"$@\""))
-                .arg(bin)
-                .arg("serve")
-                .args(fixture.store_args())
-                .args(["--bind", &format!("127.0.0.1:{port}"), "--token-secret", "boxoffice-load-shared-secret"])
-                .args(serve_flags)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .context("starting boxoffice serve")?;
-            me.children.push(child);
+            let mut args = vec!["serve".to_owned()];
+            args.extend(fixture.store_args());
+            args.extend([
+                "--bind".to_owned(),
+                format!("127.0.0.1:{port}"),
+                "--token-secret".to_owned(),
+                "boxoffice-load-shared-secret".to_owned(),
+            ]);
+            args.extend(serve_flags.iter().cloned());
+            let launch = Launch { join, log: logs.join(format!("server-{i}.log")), args };
+            me.children.push(me.spawn(&launch)?);
             me.bases.push(format!("http://127.0.0.1:{port}"));
+            me.launches.push(launch);
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for (i, base) in me.bases.iter().enumerate() {
-            while !http_get(base, "/health/ready").is_some_and(|b| b.contains("\"ready\"")) {
-                if let Ok(Some(status)) = me.children[i].try_wait() {
-                    bail!("server {i} exited with {status}; see {}", logs.join(format!("server-{i}.log")).display());
-                }
-                if Instant::now() > deadline {
-                    bail!("server {i} was not ready within 60 s");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        for i in 0..n {
+            me.wait_ready(i, Duration::from_secs(60))?;
         }
         Ok(me)
     }
 
+    fn spawn(&self, l: &Launch) -> Result<Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&l.log)?;
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("{}exec \"$0\" \"$@\"", l.join))
+            .arg(&self.bin)
+            .args(&l.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting boxoffice serve")
+    }
+
+    fn wait_ready(&mut self, i: usize, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        while !http_get(&self.bases[i], "/health/ready").is_some_and(|b| b.contains("\"ready\"")) {
+            if let Ok(Some(status)) = self.children[i].try_wait() {
+                bail!("server {i} exited with {status}; see {}", self.launches[i].log.display());
+            }
+            if Instant::now() > deadline {
+                bail!("server {i} was not ready within {} s", within.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     pub fn pids(&self) -> Vec<u32> {
         self.children.iter().map(|c| c.id()).collect()
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would.
+    pub fn kill(&mut self, i: usize) {
+        let _ = self.children[i].kill();
+        let _ = self.children[i].wait();
+    }
+
+    /// Starts instance `i` again on its port and waits until it is ready.
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        self.children[i] = self.spawn(&self.launches[i])?;
+        self.wait_ready(i, Duration::from_secs(30))
     }
 
     /// SIGTERM (graceful shutdown), then SIGKILL after 10 s.

@@ -93,9 +93,25 @@ pub struct ServeArgs {
     /// Most users ACTIVE at once per concert.
     #[arg(long, env = "BOXOFFICE_MAX_ACTIVE", default_value_t = 200)]
     pub max_active: u64,
-    /// Users admitted per second per concert.
+    /// Users admitted per second per concert (the ceiling with --admission-control adaptive).
     #[arg(long, env = "BOXOFFICE_ADMISSION_RATE", default_value_t = 20.0)]
     pub admission_rate: f64,
+    /// fixed: admit at --admission-rate. adaptive: raise and lower the rate (AIMD) to keep the
+    /// booking endpoints within --slo-p99 and --slo-error-rate.
+    #[arg(long, env = "BOXOFFICE_ADMISSION_CONTROL", value_enum, default_value = "fixed")]
+    pub admission_control: AdmissionControlMode,
+    /// Adaptive admission never goes below this rate.
+    #[arg(long, env = "BOXOFFICE_ADMISSION_MIN_RATE", default_value_t = 1.0)]
+    pub admission_min_rate: f64,
+    /// Adaptive admission: the booking endpoints' p99 to hold.
+    #[arg(long, env = "BOXOFFICE_SLO_P99", default_value = "250ms", value_parser = duration)]
+    pub slo_p99: Duration,
+    /// Adaptive admission: the share of 5xx answers on booking endpoints to stay under.
+    #[arg(long, env = "BOXOFFICE_SLO_ERROR_RATE", default_value_t = 0.01)]
+    pub slo_error_rate: f64,
+    /// Adaptive admission: how far back the controller looks.
+    #[arg(long, env = "BOXOFFICE_CONTROL_WINDOW", default_value = "5s", value_parser = duration)]
+    pub control_window: Duration,
     /// Time an admitted user has to show up before the slot goes to the next person.
     #[arg(long, env = "BOXOFFICE_CLAIM_WINDOW", default_value = "30s", value_parser = duration)]
     pub claim_window: Duration,
@@ -134,6 +150,12 @@ impl ServeArgs {
         args.demo = true;
         args
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdmissionControlMode {
+    Fixed,
+    Adaptive,
 }
 
 #[derive(Args, Debug, Clone)]

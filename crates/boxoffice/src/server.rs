@@ -1,8 +1,10 @@
 //! Wiring: picks the backends from the URLs given, builds the app, runs the HTTP server and the
 //! background jobs, and shuts them down gracefully.
 
+use crate::app::admission::{AdaptiveConfig, AdmissionControl};
 use crate::app::{App, BookingConfig};
-use crate::cli::{RedisArgs, ServeArgs, StoreArgs};
+use crate::cli::{AdmissionControlMode, RedisArgs, ServeArgs, StoreArgs};
+use crate::domain::queue_policy::AdmissionSlo;
 use crate::domain::Millis;
 use crate::queue::memory::MemoryQueue;
 use crate::queue::redis::RedisQueue;
@@ -197,9 +199,21 @@ impl Server {
         let booking = BookingConfig {
             hold_ttl: args.hold_ttl,
             seat_snapshot_max_age: backends.shared.then_some(SHARED_SEAT_SNAPSHOT_MAX_AGE),
+            claim_window: args.claim_window,
         };
         let store: Arc<dyn Store> = Arc::new(Instrumented(backends.store.clone()));
-        let app = Arc::new(App::new(store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking));
+        let adaptive = (args.admission_control == AdmissionControlMode::Adaptive).then_some(AdaptiveConfig {
+            slo: AdmissionSlo {
+                min_rate: args.admission_min_rate.min(args.admission_rate),
+                max_rate: args.admission_rate,
+                p99_seconds: args.slo_p99.as_secs_f64(),
+                error_rate: args.slo_error_rate,
+            },
+            window: args.control_window,
+        });
+        let admission = AdmissionControl::new(args.admission_rate, adaptive);
+        let app =
+            Arc::new(App::new(store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking, admission));
         let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle(), args.web_dir.clone());
 
         let listener = listen(args.bind).with_context(|| format!("binding {}", args.bind))?;

@@ -1,6 +1,7 @@
 //! Use cases: each checks the caller's queue token where the contract asks for one, runs its data
 //! step in one store transaction, and keeps the caches and metrics in step.
 
+pub mod admission;
 pub mod catalog;
 pub mod seat_map;
 
@@ -23,6 +24,8 @@ pub struct BookingConfig {
     pub hold_ttl: Duration,
     /// Set when several instances share the store: seat snapshots older than this are reloaded.
     pub seat_snapshot_max_age: Option<Duration>,
+    /// The waiting room's claim window: live updates must reach an admitted person well within it.
+    pub claim_window: Duration,
 }
 
 pub struct App {
@@ -34,6 +37,8 @@ pub struct App {
     seats: SeatMaps,
     /// Bumped after every admission tick that changed a line, so live subscribers re-read.
     queue_changed: tokio::sync::watch::Sender<u64>,
+    /// The admission rate: fixed, or adapted to the booking endpoints' health.
+    pub admission: admission::AdmissionControl,
 }
 
 /// A schedule with how many of its seats can be held right now.
@@ -43,7 +48,13 @@ pub struct ScheduleAvailability {
 }
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn WaitingRoom>, signer: TokenSigner, cfg: BookingConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn WaitingRoom>,
+        signer: TokenSigner,
+        cfg: BookingConfig,
+        admission: admission::AdmissionControl,
+    ) -> Self {
         Self {
             store,
             queue,
@@ -52,16 +63,23 @@ impl App {
             catalog: CatalogCache::default(),
             seats: SeatMaps::new(cfg.seat_snapshot_max_age),
             queue_changed: tokio::sync::watch::channel(0).0,
+            admission,
         }
     }
 
     /// Runs one admission tick and wakes live subscribers when a line moved.
     pub async fn admission_tick(&self) -> Result<crate::queue::TickReport> {
-        let report = self.queue.tick(Millis::now()).await?;
+        let report = self.queue.tick(Millis::now(), self.admission.rate()).await?;
         if report != crate::queue::TickReport::default() {
             self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
         }
         Ok(report)
+    }
+
+    /// The longest a live subscriber may go without re-reading its standing: a quarter of the
+    /// claim window, so an admission is always heard in time to claim the slot.
+    pub fn live_update_cap(&self) -> Duration {
+        (self.cfg.claim_window / 4).max(Duration::from_millis(50))
     }
 
     /// A receiver that changes whenever a line may have moved.

@@ -91,3 +91,88 @@ mod tests {
         assert_eq!(n, 100, "a long pause must not release more than one second's worth");
     }
 }
+
+/// Why the adaptive admission rate changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateChange {
+    /// Booking p99 over the SLO: back off multiplicatively.
+    LatencyOverSlo,
+    /// Too many 5xx answers on booking endpoints: back off multiplicatively.
+    ErrorsOverSlo,
+    /// Healthy with room to spare: probe upwards additively.
+    Healthy,
+    /// Too little traffic in the window to judge, or healthy but near the SLO: hold.
+    Hold,
+}
+
+impl RateChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateChange::LatencyOverSlo => "latency_over_slo",
+            RateChange::ErrorsOverSlo => "errors_over_slo",
+            RateChange::Healthy => "healthy",
+            RateChange::Hold => "hold",
+        }
+    }
+}
+
+/// What the booking endpoints did over the last control window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Health {
+    pub requests: u64,
+    pub p99_seconds: f64,
+    pub error_rate: f64,
+}
+
+/// Bounds and targets of adaptive admission.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdmissionSlo {
+    pub min_rate: f64,
+    pub max_rate: f64,
+    pub p99_seconds: f64,
+    pub error_rate: f64,
+}
+
+/// AIMD: halve-ish (×0.7) when booking p99 or errors break the SLO, add 5 % of the maximum when
+/// healthy with p99 under 80 % of the SLO, else hold. Always within [min_rate, max_rate].
+pub fn next_admission_rate(rate: f64, h: Health, slo: AdmissionSlo) -> (f64, RateChange) {
+    const MIN_SAMPLE: u64 = 20;
+    let (next, why) = if h.requests >= MIN_SAMPLE && h.error_rate > slo.error_rate {
+        (rate * 0.7, RateChange::ErrorsOverSlo)
+    } else if h.requests >= MIN_SAMPLE && h.p99_seconds > slo.p99_seconds {
+        (rate * 0.7, RateChange::LatencyOverSlo)
+    } else if h.requests < MIN_SAMPLE || h.p99_seconds < slo.p99_seconds * 0.8 {
+        // Little traffic means the admitted people are not stressing anything: probe upwards.
+        (rate + slo.max_rate * 0.05, RateChange::Healthy)
+    } else {
+        (rate, RateChange::Hold)
+    };
+    (next.clamp(slo.min_rate, slo.max_rate), why)
+}
+
+#[cfg(test)]
+mod aimd_tests {
+    use super::*;
+
+    const SLO: AdmissionSlo = AdmissionSlo { min_rate: 5.0, max_rate: 100.0, p99_seconds: 0.25, error_rate: 0.01 };
+
+    #[test]
+    fn backs_off_on_latency_and_errors_and_probes_up_when_healthy() {
+        let slow = Health { requests: 500, p99_seconds: 0.4, error_rate: 0.0 };
+        assert_eq!(next_admission_rate(100.0, slow, SLO), (70.0, RateChange::LatencyOverSlo));
+        let failing = Health { requests: 500, p99_seconds: 0.01, error_rate: 0.05 };
+        assert_eq!(next_admission_rate(50.0, failing, SLO).1, RateChange::ErrorsOverSlo);
+        let healthy = Health { requests: 500, p99_seconds: 0.05, error_rate: 0.0 };
+        assert_eq!(next_admission_rate(50.0, healthy, SLO), (55.0, RateChange::Healthy));
+        let near = Health { requests: 500, p99_seconds: 0.22, error_rate: 0.0 };
+        assert_eq!(next_admission_rate(50.0, near, SLO), (50.0, RateChange::Hold));
+    }
+
+    #[test]
+    fn stays_within_bounds() {
+        let slow = Health { requests: 500, p99_seconds: 9.0, error_rate: 0.0 };
+        assert_eq!(next_admission_rate(6.0, slow, SLO).0, 5.0);
+        let healthy = Health { requests: 0, p99_seconds: 0.0, error_rate: 0.0 };
+        assert_eq!(next_admission_rate(99.0, healthy, SLO).0, 100.0);
+    }
+}

@@ -60,7 +60,7 @@ pub fn router(app: Arc<App>, metrics: PrometheusHandle, web_dir: Option<std::pat
         .route("/openapi.json", get(ops::openapi))
         .route("/", get(web::index))
         .route("/assets/{name}", get(web::asset))
-        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), track_metrics))
         // Inside routing, so spans are named by the matched route template, never the raw path.
         .route_layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
@@ -107,8 +107,17 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The endpoints an admitted person uses: their health decides adaptive admission.
+const BOOKING_ROUTES: &[&str] = &[
+    "/api/v1/concerts/{concert_id}/schedules",
+    "/api/v1/schedules/{schedule_id}/seats",
+    "/api/v1/reservations",
+    "/api/v1/reservations/{reservation_id}",
+    "/api/v1/payments",
+];
+
 /// Request count and latency by route template, never by raw path.
-async fn track_metrics(req: Request, next: Next) -> Response {
+async fn track_metrics(axum::extract::State(s): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
@@ -116,6 +125,9 @@ async fn track_metrics(req: Request, next: Next) -> Response {
     let status = res.status().as_u16().to_string();
     let elapsed = start.elapsed().as_secs_f64();
     metrics::counter!("boxoffice_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    if BOOKING_ROUTES.contains(&route.as_str()) {
+        s.app.admission.observe(elapsed, res.status().is_server_error());
+    }
     metrics::histogram!("boxoffice_http_request_duration_seconds", "method" => method, "route" => route)
         .record(elapsed);
     res

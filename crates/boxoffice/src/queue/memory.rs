@@ -186,7 +186,14 @@ impl MemoryQueue {
         self.rooms.read().get(&concert).cloned()
     }
 
-    async fn tick_room(&self, concert: ConcertId, room: &Room, now: Millis, report: &mut TickReport) -> Result<()> {
+    async fn tick_room(
+        &self,
+        concert: ConcertId,
+        room: &Room,
+        now: Millis,
+        rate: f64,
+        report: &mut TickReport,
+    ) -> Result<()> {
         let _w = room.writer.lock().await;
         // 1. Drop no-shows and users whose time is up, so their slots go to the next people.
         let (no_shows, timed_out) = {
@@ -225,13 +232,13 @@ impl MemoryQueue {
             let mut line = room.line.write();
             let elapsed = line.last_tick.map_or(0.0, |t| ((now.0 - t.0).max(0) as f64) / 1000.0);
             line.last_tick = Some(now);
-            let (allowed, carry) = admission_allowance(line.carry, self.cfg.admission_rate, elapsed);
+            let (allowed, carry) = admission_allowance(line.carry, rate, elapsed);
             let free = self.cfg.max_active.saturating_sub(line.active.len() as u64);
             let n = allowed.min(free).min(line.waiting.len() as u64);
             // Unused allowance is not banked while the room is full or empty.
             line.carry = if n == allowed { carry } else { 0.0 };
             let line_was_limit = line.waiting.len() as u64 <= allowed.min(free);
-            line.rate = smoothed_rate(line.rate, self.cfg.admission_rate, n, elapsed, line_was_limit);
+            line.rate = smoothed_rate(line.rate, rate, n, elapsed, line_was_limit);
             (n > 0).then(|| Admission {
                 concert,
                 first: line.admitted_upto + 1,
@@ -340,11 +347,11 @@ impl WaitingRoom for MemoryQueue {
         Ok(())
     }
 
-    async fn tick(&self, now: Millis) -> Result<TickReport> {
+    async fn tick(&self, now: Millis, rate: f64) -> Result<TickReport> {
         let rooms: Vec<_> = self.rooms.read().iter().map(|(c, r)| (*c, r.clone())).collect();
         let mut report = TickReport::default();
         for (concert, room) in rooms {
-            self.tick_room(concert, &room, now, &mut report).await?;
+            self.tick_room(concert, &room, now, rate, &mut report).await?;
         }
         Ok(report)
     }

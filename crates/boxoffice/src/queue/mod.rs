@@ -37,7 +37,8 @@ pub struct Joined {
 pub struct QueueConfig {
     /// Most users ACTIVE at once, per concert.
     pub max_active: u64,
-    /// Admissions per second, per concert.
+    /// Admissions per second, per concert (the ceiling when admission is adaptive); also the
+    /// pace ETAs assume before one is measured.
     pub admission_rate: f64,
     /// How long an admitted user has to show up before the slot goes to the next person.
     pub claim_window: Duration,
@@ -93,8 +94,9 @@ pub trait WaitingRoom: Send + Sync + 'static {
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing>;
     /// Ends an active ticket (after payment); a no-op for one already ended.
     async fn finish(&self, ticket: Ticket, now: Millis) -> Result<()>;
-    /// Drops no-shows and timed-out users, then admits from the front of each line.
-    async fn tick(&self, now: Millis) -> Result<TickReport>;
+    /// Drops no-shows and timed-out users, then admits from the front of each line at up to
+    /// `rate` people per second.
+    async fn tick(&self, now: Millis, rate: f64) -> Result<TickReport>;
     async fn stats(&self) -> Result<Vec<RoomStats>>;
     /// Queue invariants this backend can check on its own (FIFO, the active limit). The embedded
     /// queue's journal is audited with the store, so it has none of its own.

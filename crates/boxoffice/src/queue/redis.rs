@@ -147,11 +147,11 @@ impl WaitingRoom for RedisQueue {
         Ok(())
     }
 
-    async fn tick(&self, _now: Millis) -> Result<TickReport> {
+    async fn tick(&self, _now: Millis, rate: f64) -> Result<TickReport> {
         let mut report = TickReport::default();
         let args = [
             self.cfg.max_active.to_string(),
-            self.cfg.admission_rate.to_string(),
+            rate.to_string(),
             self.cfg.claim_window.as_millis().to_string(),
             self.cfg.active_ttl.as_millis().to_string(),
         ];

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -113,6 +114,9 @@ pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiRes
     Ok((retry_header(retry), Json(body)))
 }
 
+/// A subscriber re-reads its standing at least this often even when no local tick moved its line.
+const SSE_FALLBACK_WAKE: Duration = Duration::from_secs(15);
+
 /// Counts open event streams; decremented when the stream is dropped.
 struct Subscriber;
 
@@ -156,32 +160,47 @@ pub async fn events(
         last: Option<String>,
         next: Option<Standing>,
         ended: bool,
+        /// No event before this instant: people far back hear at most one update per Retry-After.
+        quiet_until: tokio::time::Instant,
         _sub: Subscriber,
     }
-    let init =
-        Feed { app: s.app.clone(), changes, last: None, next: Some(first), ended: false, _sub: Subscriber::new() };
+    let init = Feed {
+        app: s.app.clone(),
+        changes,
+        last: None,
+        next: Some(first),
+        ended: false,
+        quiet_until: tokio::time::Instant::now(),
+        _sub: Subscriber::new(),
+    };
     let stream = futures::stream::unfold(init, move |mut st| async move {
         if st.ended {
             return None;
         }
         loop {
+            st.changes.borrow_and_update();
             // A dependency hiccup yields nothing now; the next change looks again.
             let standing = match st.next.take() {
                 Some(s) => Some(s),
                 None => st.app.standing(ticket).await.ok(),
             };
             if let Some(standing) = standing {
-                let (body, _) = view(standing);
+                let (body, retry) = view(standing);
                 let json = serde_json::to_string(&body).unwrap_or_default();
                 if st.last.as_deref() != Some(json.as_str()) {
+                    let pace = Duration::from_secs(retry.unwrap_or(1)).min(st.app.live_update_cap());
+                    st.quiet_until = tokio::time::Instant::now() + pace;
                     st.ended = body.status == QueueStatus::Expired;
                     st.last = Some(json.clone());
                     return Some((Ok::<_, std::convert::Infallible>(Event::default().event("status").data(json)), st));
                 }
             }
-            // Wake on the next admission tick that moved a line, or after a while regardless
-            // (another instance may have moved it, and the ETA drifts).
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), st.changes.changed()).await;
+            // Then wake on the next admission tick that moved a line, or after a while regardless
+            // (another instance may have moved it, and the ETA drifts). Each subscriber costs a
+            // timer and a few hundred bytes while it waits; nothing is polled.
+            tokio::time::sleep_until(st.quiet_until).await;
+            let fallback = SSE_FALLBACK_WAKE.min(st.app.live_update_cap());
+            let _ = tokio::time::timeout(fallback, st.changes.changed()).await;
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response())

@@ -1,0 +1,354 @@
+//! Fault drills: a scenario runs in scale-out mode while a fault is injected at a set time and
+//! removed later; the timeline of injection, first detection signal, mitigation and recovery is
+//! recorded, MTTD and MTTR are computed, and the audit runs afterwards like after any run.
+//! Dependencies that a drill stops are private servers the drill starts itself on 127.0.0.1.
+
+use crate::servers::Instances;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Redis killed, then started again on the same port (it keeps nothing on disk).
+    RedisStop,
+    /// Every PostgreSQL process paused with SIGSTOP, then resumed with SIGCONT.
+    PostgresPause,
+    /// Long transactions hold exclusive locks on the booking tables, saturating the app's pool.
+    PoolSaturation,
+    /// One of two instances killed with SIGKILL, then started again.
+    InstanceKill,
+}
+
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at_ms: u128,
+    pub what: String,
+}
+
+/// A private redis-server on a free port.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_port(port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nothing listens on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+impl PrivateRedis {
+    pub fn start(port: Option<u16>) -> Result<PrivateRedis> {
+        let port = match port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting redis-server")?;
+        wait_port(port)?;
+        Ok(PrivateRedis { port, child: Some(child) })
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private PostgreSQL cluster (initdb as the postgres user) on a free port.
+pub struct PrivatePostgres {
+    dir: PathBuf,
+    pub port: u16,
+}
+
+fn pg_tool(name: &str) -> Result<PathBuf> {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .context("PostgreSQL server binaries (/usr/lib/postgresql) are needed for this drill")?
+        .flatten()
+        .map(|d| d.path().join("bin").join(name))
+        .find(|p| p.exists())
+        .with_context(|| format!("{name} not found under /usr/lib/postgresql"))
+}
+
+impl PrivatePostgres {
+    fn as_postgres(&self, tool: &str, args: &[&str]) -> Result<()> {
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_tool(tool)?)
+            .args(args)
+            .current_dir(&self.dir)
+            .output()?;
+        if !out.status.success() {
+            bail!("{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+
+    pub fn start(work: &Path) -> Result<PrivatePostgres> {
+        let dir = work.join("pg");
+        std::fs::create_dir_all(&dir)?;
+        Command::new("chown").args(["-R", "postgres", &dir.display().to_string()]).status()?;
+        let pg = PrivatePostgres { dir, port: free_port()? };
+        let data = pg.dir.join("data").display().to_string();
+        pg.as_postgres("initdb", &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"])?;
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60",
+            pg.port,
+            pg.dir.display()
+        );
+        pg.as_postgres(
+            "pg_ctl",
+            &["-D", &data, "-o", &opts, "-l", &pg.dir.join("log").display().to_string(), "-w", "start"],
+        )?;
+        Ok(pg)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    /// The postmaster and every backend.
+    fn pids(&self) -> Vec<String> {
+        let pidfile = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).unwrap_or_default();
+        let Some(master) = pidfile.lines().next().map(str::to_owned) else { return vec![] };
+        let children = Command::new("pgrep")
+            .args(["-P", &master])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        std::iter::once(master).chain(children.lines().map(str::to_owned)).collect()
+    }
+
+    pub fn signal(&self, sig: &str) -> usize {
+        let pids = self.pids();
+        for p in &pids {
+            let _ = Command::new("kill").args([sig, p]).status();
+        }
+        pids.len()
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let data = self.dir.join("data").display().to_string();
+        let _ = self.as_postgres("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+}
+
+/// What a drill holds on to while it runs.
+pub enum Target {
+    Redis(PrivateRedis),
+    Postgres(PrivatePostgres),
+    /// The database URL whose tables the saturating transactions lock.
+    Pool(String),
+    Instance,
+}
+
+/// Injects at `at`, removes after `hold`, probes readiness every 250 ms until every instance is
+/// ready again for 2 s (or 60 s pass). Runs on its own thread beside k6.
+pub fn run_fault(
+    kind: Kind,
+    mut target: Target,
+    instances: Arc<Mutex<Instances>>,
+    bases: Vec<String>,
+    at: Duration,
+    hold: Duration,
+) -> std::thread::JoinHandle<(Vec<Event>, Target)> {
+    std::thread::spawn(move || {
+        let mut events = Vec::new();
+        let mut note = |what: String| {
+            eprintln!("   drill: {what}");
+            events.push(Event { at_ms: now_ms(), what });
+        };
+        std::thread::sleep(at);
+        let mut locker: Option<Child> = None;
+        match (&mut target, kind) {
+            (Target::Redis(r), _) => {
+                r.kill();
+                note(format!("fault injected: redis-server on port {} killed", r.port));
+            }
+            (Target::Postgres(p), _) => {
+                let n = p.signal("-STOP");
+                note(format!("fault injected: {n} PostgreSQL processes paused (SIGSTOP)"));
+            }
+            (Target::Pool(url), _) => {
+                let sql = format!(
+                    "BEGIN; LOCK TABLE users, seats, reservations IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({}); COMMIT;",
+                    hold.as_secs_f64()
+                );
+                locker = Command::new("psql")
+                    .args([url.as_str(), "-qc", &sql])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .ok();
+                note(format!(
+                    "fault injected: a transaction holds exclusive locks on users, seats and reservations for {} s",
+                    hold.as_secs()
+                ));
+            }
+            (Target::Instance, _) => {
+                instances.lock().unwrap().kill(0);
+                note("fault injected: instance 0 killed with SIGKILL".into());
+            }
+        }
+        let injected = Instant::now();
+        let ready = |b: &String| crate::sampler::http_get(b, "/health/ready").is_some_and(|r| r.contains("\"ready\""));
+        let mut detected = false;
+        while injected.elapsed() < hold {
+            if !detected && !bases.iter().all(ready) {
+                detected = true;
+                note("detected: /health/ready stopped answering ready".into());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        match &mut target {
+            Target::Redis(r) => match PrivateRedis::start(Some(r.port)) {
+                Ok(new) => {
+                    *r = new;
+                    note(format!("mitigated: redis-server started again on port {}", r.port));
+                }
+                Err(e) => note(format!("mitigation failed: {e:#}")),
+            },
+            Target::Postgres(p) => {
+                p.signal("-CONT");
+                note("mitigated: PostgreSQL resumed (SIGCONT)".into());
+            }
+            Target::Pool(_) => {
+                if let Some(mut c) = locker.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                note("mitigated: the locking transaction ended".into());
+            }
+            Target::Instance => match instances.lock().unwrap().restart(0) {
+                Ok(()) => note("mitigated: instance 0 restarted".into()),
+                Err(e) => note(format!("mitigation failed: {e:#}")),
+            },
+        }
+        let mut ready_since: Option<Instant> = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if bases.iter().all(ready) {
+                let since = *ready_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_secs(2) {
+                    break;
+                }
+            } else {
+                ready_since = None;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        if ready_since.is_some() {
+            let at = now_ms() - 2000;
+            events.push(Event { at_ms: at, what: "recovered: every instance ready again".into() });
+            eprintln!("   drill: recovered");
+        } else {
+            note("NOT recovered within 60 s of the mitigation".into());
+        }
+        // Private servers stay up until the run is over: the caller drops them after the audit.
+        (events, target)
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub kind: Kind,
+    pub events: Vec<Event>,
+    pub injected_ms: Option<u128>,
+    pub first_client_error_ms: Option<u128>,
+    pub last_client_error_ms: Option<u128>,
+    pub detected_ms: Option<u128>,
+    pub recovered_ms: Option<u128>,
+    pub mttd_seconds: Option<f64>,
+    pub mttr_seconds: Option<f64>,
+    pub client_errors: u64,
+}
+
+/// MTTD: injection to the first detection signal (a readiness probe failing, or the first
+/// second with unexpected answers at the client). MTTR: injection to the point where every
+/// instance is ready and clients see no more unexpected answers.
+pub fn outcome(kind: Kind, events: Vec<Event>, timeline: &[(u128, u64)]) -> Outcome {
+    let find = |p: &str| events.iter().find(|e| e.what.starts_with(p)).map(|e| e.at_ms);
+    let injected = find("fault injected");
+    let after: Vec<&(u128, u64)> =
+        timeline.iter().filter(|(t, n)| *n > 0 && injected.is_some_and(|i| *t + 1000 > i)).collect();
+    let first_err = after.first().map(|(t, _)| *t);
+    let last_err = after.last().map(|(t, _)| *t + 1000);
+    let probe = find("detected");
+    let detected = [probe, first_err].into_iter().flatten().min();
+    let ready = find("recovered");
+    let recovered = match (ready, last_err) {
+        (Some(r), Some(e)) => Some(r.max(e)),
+        (r, None) => r,
+        (None, Some(_)) => None,
+    };
+    let secs = |t: Option<u128>| t.zip(injected).map(|(t, i)| (t.saturating_sub(i)) as f64 / 1000.0);
+    Outcome {
+        kind,
+        injected_ms: injected,
+        first_client_error_ms: first_err,
+        last_client_error_ms: last_err,
+        detected_ms: detected,
+        recovered_ms: recovered,
+        mttd_seconds: secs(detected),
+        mttr_seconds: secs(recovered),
+        client_errors: after.iter().map(|(_, n)| n).sum(),
+        events,
+    }
+}
+
+pub fn markdown(o: &Outcome) -> String {
+    use std::fmt::Write;
+    let mut m = String::new();
+    let _ = writeln!(m, "## Drill: {:?}\n", o.kind);
+    let t0 = o.injected_ms.unwrap_or(0);
+    let rel = |t: u128| format!("{:+.1} s", (t as i128 - t0 as i128) as f64 / 1000.0);
+    let _ = writeln!(m, "| time from injection | event |\n|---|---|");
+    let mut rows: Vec<(u128, String)> = o.events.iter().map(|e| (e.at_ms, e.what.clone())).collect();
+    if let Some(t) = o.first_client_error_ms {
+        rows.push((t, "clients: first second with unexpected answers".into()));
+    }
+    if let Some(t) = o.last_client_error_ms {
+        rows.push((t, "clients: last second with unexpected answers ends".into()));
+    }
+    rows.sort();
+    for (t, what) in rows {
+        let _ = writeln!(m, "| {} | {what} |", rel(t));
+    }
+    let f = |v: Option<f64>| v.map_or("not reached".into(), |s| format!("{s:.1} s"));
+    let _ = writeln!(m, "\n- **MTTD** (injection → first detection signal): {}", f(o.mttd_seconds));
+    let _ = writeln!(m, "- **MTTR** (injection → ready everywhere and no more client errors): {}", f(o.mttr_seconds));
+    let _ = writeln!(m, "- unexpected client answers after injection: {}", o.client_errors);
+    m
+}
