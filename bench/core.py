@@ -149,7 +149,7 @@ def main():
 
     if "hold" in wanted:
         # Holds on distinct seats: 20 dates x 5000 seats per run (one concert per run).
-        per, seats = 20, 5000
+        per, seats = 40, 5000
         hold = Server(a.binary, ["--users", "10000", "--concerts", str(a.runs), "--schedules", str(per), "--seats", str(seats)],
                       [], **backend)
         try:

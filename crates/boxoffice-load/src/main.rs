@@ -266,8 +266,19 @@ fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, Run
     };
 
     // Servers.
-    let mut serve_flags: Vec<String> =
-        scale.serve.iter().flat_map(|(k, v)| [format!("--{k}"), scenarios::as_arg(v)]).collect();
+    // The scenario's serve flags, minus any that --serve-arg overrides.
+    let overridden: Vec<String> = args
+        .serve_args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--"))
+        .map(|a| a.split('=').next().unwrap_or(a).to_owned())
+        .collect();
+    let mut serve_flags: Vec<String> = scale
+        .serve
+        .iter()
+        .filter(|(k, _)| !overridden.contains(k))
+        .flat_map(|(k, v)| [format!("--{k}"), scenarios::as_arg(v)])
+        .collect();
     serve_flags.extend(args.serve_args.iter().cloned());
     let instances = Instances::start(&c.bin, &fixture, &serve_flags, args.instances, cg.as_ref(), &dir)?;
     let pids = instances.pids();
@@ -510,6 +521,13 @@ fn matrix(m: &MatrixArgs) -> Result<ExitCode> {
     if let Some(dir) = m.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    // Hand-written notes after the marker survive a regeneration.
+    const KEEP: &str = "<!-- hand-written notes below are kept when the matrix is regenerated -->";
+    let kept = std::fs::read_to_string(&m.out).ok().and_then(|old| old.find(KEEP).map(|i| old[i..].to_owned()));
+    let spec = match kept {
+        Some(tail) => format!("{spec}\n{tail}"),
+        None => format!("{spec}\n{KEEP}\n"),
+    };
     std::fs::write(&m.out, &spec)?;
     println!("{spec}\nwritten to {}", m.out.display());
     Ok(ExitCode::SUCCESS)

@@ -65,7 +65,9 @@ function availableSeats(api, token, scheduleId) {
 }
 
 // Find and hold a seat. Returns { held: reservation } | { soldOut: true } | { error: reason }.
-function holdSomeSeat(api, token, concert, { maxAttempts = 20, maxRefreshes = 4 } = {}) {
+// After a few conflicts in a row the seat list is stale: re-read the map, as a person would,
+// instead of trying every seat of an old list (which turns a sell-out into a hold storm).
+function holdSomeSeat(api, token, concert, { maxAttempts = 20, maxRefreshes = 4, conflictsBeforeRefresh = 3 } = {}) {
   const tBrowse = Date.now();
   let browseMs = 0;
   let holdMs = 0;
@@ -83,7 +85,8 @@ function holdSomeSeat(api, token, concert, { maxAttempts = 20, maxRefreshes = 4 
     if (seats === null) return { error: 'seats', attempts };
     browseMs += Date.now() - t;
     const th = Date.now();
-    while (seats.length > 0 && attempts < maxAttempts) {
+    let conflicts = 0;
+    while (seats.length > 0 && attempts < maxAttempts && conflicts < conflictsBeforeRefresh) {
       const seat = takeRandom(seats);
       const res = api.hold(token, scheduleId, seat.seatNo);
       attempts++;
@@ -98,6 +101,7 @@ function holdSomeSeat(api, token, concert, { maxAttempts = 20, maxRefreshes = 4 
       }
       if (res.status !== 409) return { error: 'hold', attempts };
       M.holdConflicts.add(1);
+      conflicts++;
       const code = problemCode(res);
       invariant(code === 'SEAT_UNAVAILABLE', 'a 409 on hold is SEAT_UNAVAILABLE');
     }
