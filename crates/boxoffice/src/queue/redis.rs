@@ -6,7 +6,7 @@ use crate::domain::queue_policy::{eta_seconds, retry_after_seconds};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
 use crate::store::AuditCheck;
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use redis::aio::MultiplexedConnection;
 use redis::Script;
 use std::future::Future;
 use std::time::Duration;
@@ -19,7 +19,11 @@ macro_rules! script {
 
 pub struct RedisQueue {
     cfg: QueueConfig,
-    conn: ConnectionManager,
+    client: redis::Client,
+    /// The shared multiplexed connection; dropped on any connection error or time-out so the
+    /// next call dials afresh. (A fault drill showed redis's own ConnectionManager staying in its
+    /// reconnect back-off long after Redis came back under load.)
+    conn: parking_lot::Mutex<Option<MultiplexedConnection>>,
     prefix: String,
     timeout: Duration,
     join: Script,
@@ -40,13 +44,10 @@ fn redis_err(e: redis::RedisError) -> Error {
 impl RedisQueue {
     pub async fn connect(url: &str, prefix: &str, cfg: QueueConfig, timeout: Duration) -> Result<Self> {
         let client = redis::Client::open(url).map_err(|e| Error::bad_request("INVALID_REDIS_URL", e.to_string()))?;
-        let conn = tokio::time::timeout(timeout.max(Duration::from_secs(2)), ConnectionManager::new(client))
-            .await
-            .map_err(|_| Error::unavailable("queue", "timed out connecting to Redis"))?
-            .map_err(redis_err)?;
-        Ok(Self {
+        let me = Self {
             cfg,
-            conn,
+            client,
+            conn: parking_lot::Mutex::new(None),
             prefix: prefix.to_owned(),
             timeout,
             join: script!("lua/join.lua"),
@@ -54,7 +55,33 @@ impl RedisQueue {
             finish: script!("lua/finish.lua"),
             tick: script!("lua/tick.lua"),
             stats: script!("lua/stats.lua"),
-        })
+        };
+        // Fail at start if Redis cannot be reached at all; later outages are answered with 503.
+        me.connection().await?;
+        Ok(me)
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection> {
+        if let Some(c) = self.conn.lock().clone() {
+            return Ok(c);
+        }
+        let c = self.bounded(self.client.get_multiplexed_async_connection()).await?;
+        *self.conn.lock() = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs a command on the shared connection; a connection error or time-out drops it.
+    async fn on_conn<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await?;
+        let result = self.bounded(f(conn)).await;
+        if result.as_ref().is_err_and(|e| e.kind == crate::domain::error::ErrorKind::Unavailable) {
+            *self.conn.lock() = None;
+        }
+        result
     }
 
     fn key(&self, concert: ConcertId, part: &str) -> String {
@@ -91,8 +118,7 @@ impl RedisQueue {
             inv.arg(a);
         }
         let started = std::time::Instant::now();
-        let mut conn = self.conn.clone();
-        let result = self.bounded(async move { inv.invoke_async(&mut conn).await }).await;
+        let result = self.on_conn(|mut conn| async move { inv.invoke_async(&mut conn).await }).await;
         metrics::histogram!("boxoffice_redis_call_duration_seconds", "script" => name)
             .record(started.elapsed().as_secs_f64());
         if result.is_err() {
@@ -110,10 +136,10 @@ impl RedisQueue {
     }
 
     async fn rooms(&self) -> Result<Vec<ConcertId>> {
-        let mut conn = self.conn.clone();
         let key = format!("{}rooms", self.prefix);
-        let ids: Vec<i64> =
-            self.bounded(async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut conn).await }).await?;
+        let ids: Vec<i64> = self
+            .on_conn(|mut conn| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut conn).await })
+            .await?;
         Ok(ids.into_iter().filter_map(|i| ConcertId::parse(i).ok()).collect())
     }
 }
@@ -187,7 +213,6 @@ impl WaitingRoom for RedisQueue {
         let mut fifo = Vec::new();
         let mut limit = Vec::new();
         for concert in self.rooms().await? {
-            let mut conn = self.conn.clone();
             let (log_key, act_key, max_key, head_key, wait_key) = (
                 self.key(concert, "log"),
                 self.key(concert, "act"),
@@ -196,7 +221,7 @@ impl WaitingRoom for RedisQueue {
                 self.key(concert, "wait"),
             );
             let (log, active, max, head, waiting): (Vec<String>, u64, Option<u64>, Option<u64>, Vec<u64>) = self
-                .bounded(async move {
+                .on_conn(|mut conn| async move {
                     redis::pipe()
                         .lrange(log_key, 0, -1)
                         .hlen(act_key)
