@@ -47,6 +47,23 @@ pub struct HoldRequest {
     pub expires_at: Millis,
 }
 
+impl HoldRequest {
+    /// The reservation a successful hold creates.
+    pub fn held(&self, id: ReservationId, price: Points) -> Reservation {
+        Reservation {
+            id,
+            user: self.user,
+            schedule: self.schedule,
+            seat_no: self.seat_no,
+            price,
+            status: crate::domain::booking::ReservationStatus::Held,
+            created_at: self.now,
+            expires_at: self.expires_at,
+            payment_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PayRequest {
     pub user: UserId,

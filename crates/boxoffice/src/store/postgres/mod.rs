@@ -337,17 +337,7 @@ impl Store for PgStore {
             })?;
             let (id, price, exists): (Option<i64>, Option<i64>, bool) = (row.get(0), row.get(1), row.get(2));
             match (id, price) {
-                (Some(id), Some(price)) => Ok(Reservation {
-                    id: ReservationId::from_trusted(id),
-                    user: req.user,
-                    schedule: req.schedule,
-                    seat_no: req.seat_no,
-                    price: Points::from_trusted(price),
-                    status: ReservationStatus::Held,
-                    created_at: req.now,
-                    expires_at: req.expires_at,
-                    payment_id: None,
-                }),
+                (Some(id), Some(price)) => Ok(req.held(ReservationId::from_trusted(id), Points::from_trusted(price))),
                 _ if !exists => Err(Error::not_found(
                     "SEAT_NOT_FOUND",
                     format!("schedule {} has no seat {}", req.schedule, req.seat_no.get()),

@@ -250,17 +250,7 @@ impl Store for SqliteStore {
                 if changed != 1 {
                     return Err(Error::seat_unavailable());
                 }
-                Ok(Reservation {
-                    id: ReservationId::from_trusted(id),
-                    user: req.user,
-                    schedule: req.schedule,
-                    seat_no: req.seat_no,
-                    price: Points::from_trusted(price),
-                    status: ReservationStatus::Held,
-                    created_at: req.now,
-                    expires_at: req.expires_at,
-                    payment_id: None,
-                })
+                Ok(req.held(ReservationId::from_trusted(id), Points::from_trusted(price)))
             })
             .await
     }
