@@ -165,6 +165,19 @@ pub struct PoolStats {
     pub in_use: u64,
 }
 
+/// The columns both backends read a reservation from, in `Reservation` field order.
+pub(crate) const RESERVATION_COLS: &str =
+    "id, user_id, schedule_id, seat_no, price, status, created_at, expires_at, payment_id";
+
+/// An idempotent request's outcome as stored, and back.
+pub(crate) fn store_response(response: &impl Serialize) -> Result<String> {
+    serde_json::to_string(response).map_err(|e| crate::domain::Error::internal(e.to_string()))
+}
+
+pub(crate) fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| crate::domain::Error::internal(format!("stored idempotent response: {e}")))
+}
+
 /// The largest number of offending rows an audit check reports.
 pub const AUDIT_SAMPLE: usize = 50;
 

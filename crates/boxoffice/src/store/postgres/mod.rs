@@ -7,8 +7,8 @@ mod audit;
 mod seed;
 
 use super::{
-    AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt,
-    Schedule, SeatRow, SeedSpec, Store,
+    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
+    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
 };
 use crate::domain::booking::{self, Reservation, ReservationStatus};
 use crate::domain::{
@@ -101,8 +101,6 @@ impl PgStore {
         Ok(c)
     }
 }
-
-const RESERVATION_COLS: &str = "id, user_id, schedule_id, seat_no, price, status, created_at, expires_at, payment_id";
 
 fn reservation_from_row(r: &PgRow) -> Result<Reservation> {
     let status: String = r.get(5);
@@ -205,7 +203,7 @@ async fn remember(
     key: &str,
     response: &impl serde::Serialize,
 ) -> Result<()> {
-    let body = serde_json::to_string(response).map_err(|e| Error::internal(e.to_string()))?;
+    let body = super::store_response(response)?;
     sqlx::query("UPDATE idempotency SET response = $4 WHERE user_id = $1 AND scope = $2 AND key = $3")
         .bind(user.get())
         .bind(scope)
@@ -215,10 +213,6 @@ async fn remember(
         .await
         .map_err(pg_err)?;
     Ok(())
-}
-
-fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| Error::internal(format!("stored idempotent response: {e}")))
 }
 
 #[async_trait]

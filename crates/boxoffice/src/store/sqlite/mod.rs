@@ -7,8 +7,8 @@ pub mod migrate;
 mod seed;
 
 use super::{
-    AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt,
-    Schedule, SeatRow, SeedSpec, Store,
+    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
+    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
 };
 use crate::domain::booking::{self, Reservation, ReservationStatus};
 use crate::domain::{
@@ -56,8 +56,6 @@ fn reservation_from_row(r: &Row) -> rusqlite::Result<Reservation> {
     })
 }
 
-const RESERVATION_COLS: &str = "id, user_id, schedule_id, seat_no, price, status, created_at, expires_at, payment_id";
-
 fn load_reservation(conn: &Connection, id: ReservationId) -> Result<Option<Reservation>> {
     conn.prepare_cached(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id.get()], reservation_from_row).optional())
@@ -88,17 +86,13 @@ fn remember(
     response: &impl serde::Serialize,
     now: Millis,
 ) -> Result<()> {
-    let body = serde_json::to_string(response).map_err(|e| Error::internal(e.to_string()))?;
+    let body = super::store_response(response)?;
     conn.prepare_cached(
         "INSERT INTO idempotency (user_id, scope, key, request, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut s| s.execute(params![user.get(), scope, key, request, body, now.0]))
     .map_err(db_err)?;
     Ok(())
-}
-
-fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| Error::internal(format!("stored idempotent response: {e}")))
 }
 
 fn write_ledger(
