@@ -22,7 +22,26 @@ pub enum Kind {
     PoolSaturation,
     /// One of two instances killed with SIGKILL, then started again.
     InstanceKill,
+    /// A few users ask for queue tokens as fast as 16 connections allow.
+    TokenFlood,
+    /// A few admitted users try to hold the same seat as fast as 16 connections allow.
+    HotSeat,
 }
+
+impl Kind {
+    /// Drills that add abusive traffic rather than break a dependency.
+    pub fn is_traffic(self) -> bool {
+        matches!(self, Kind::TokenFlood | Kind::HotSeat)
+    }
+}
+
+/// Abusive clients in a traffic drill, and their request rate in all: 500 requests/s per
+/// abusive user, 250 times the default per-user join limit.
+const FLOOD_WORKERS: usize = 16;
+const FLOOD_RATE: f64 = 2000.0;
+/// How many of the last seeded users the abusive clients are (the scenario's own clients are
+/// told to draw from the others).
+pub const FLOOD_USERS: u64 = 4;
 
 pub fn now_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()
@@ -172,6 +191,28 @@ pub enum Target {
     /// The database URL whose tables the saturating transactions lock.
     Pool(String),
     Instance,
+    /// Abusive traffic from these users; the tally of what they were answered.
+    Traffic {
+        users: Vec<i64>,
+        tally: Arc<crate::flood::Tally>,
+    },
+}
+
+/// The detection signal of a traffic drill, read from the instances' /metrics the way an alert
+/// would: requests refused by the per-user limit, or seat conflicts.
+fn traffic_signal(kind: Kind, bases: &[String]) -> f64 {
+    bases
+        .iter()
+        .filter_map(|b| crate::sampler::http_get(b, "/metrics"))
+        .map(|m| match kind {
+            Kind::TokenFlood => crate::sampler::metric_sum(&m, "boxoffice_rate_limited_total", ""),
+            _ => crate::sampler::metric_sum(
+                &m,
+                "boxoffice_http_requests_total",
+                "route=\"/api/v1/reservations\",status=\"409\"",
+            ),
+        })
+        .sum()
 }
 
 /// Injects at `at`, removes after `hold`, probes readiness every 250 ms until every instance is
@@ -192,6 +233,8 @@ pub fn run_fault(
         };
         std::thread::sleep(at);
         let mut locker: Option<Child> = None;
+        let mut flood = Vec::new();
+        let signal_before = if kind.is_traffic() { traffic_signal(kind, &bases) } else { 0.0 };
         match (&mut target, kind) {
             (Target::Redis(r), _) => {
                 r.kill();
@@ -221,14 +264,51 @@ pub fn run_fault(
                 instances.lock().unwrap().kill(0);
                 note("fault injected: instance 0 killed with SIGKILL".into());
             }
+            (Target::Traffic { users, tally }, kind) => {
+                let abuse = if kind == Kind::TokenFlood {
+                    crate::flood::Abuse::TokenFlood
+                } else {
+                    crate::flood::Abuse::HotSeat
+                };
+                flood = crate::flood::run(
+                    abuse,
+                    &bases,
+                    users,
+                    FLOOD_WORKERS,
+                    FLOOD_RATE,
+                    Instant::now() + hold,
+                    tally.clone(),
+                );
+                note(format!(
+                    "fault injected: {FLOOD_WORKERS} connections as users {users:?} start a {FLOOD_RATE} requests/s {}",
+                    if kind == Kind::TokenFlood { "token flood" } else { "hot-seat storm on seat 1 of date 1" }
+                ));
+            }
         }
         let injected = Instant::now();
         let ready = |b: &String| crate::sampler::http_get(b, "/health/ready").is_some_and(|r| r.contains("\"ready\""));
         let mut detected = false;
+        let mut signalled = false;
         while injected.elapsed() < hold {
             if !detected && !bases.iter().all(ready) {
                 detected = true;
                 note("detected: /health/ready stopped answering ready".into());
+            }
+            // An alert on the same counter fires after its own `for:`; this is the first moment
+            // the signal exists. Crossing 10 events keeps a stray conflict from counting.
+            if kind.is_traffic() && !signalled {
+                let grown = traffic_signal(kind, &bases) - signal_before;
+                if grown > 10.0 {
+                    signalled = true;
+                    note(format!(
+                        "detected and mitigated by the service itself: {grown} {} so far",
+                        if kind == Kind::TokenFlood {
+                            "token requests refused with 429 (boxoffice_rate_limited_total)"
+                        } else {
+                            "holds refused with 409 SEAT_UNAVAILABLE"
+                        }
+                    ));
+                }
             }
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -255,6 +335,15 @@ pub fn run_fault(
                 Ok(()) => note("mitigated: instance 0 restarted".into()),
                 Err(e) => note(format!("mitigation failed: {e:#}")),
             },
+            Target::Traffic { tally, .. } => {
+                for t in flood.drain(..) {
+                    let _ = t.join();
+                }
+                note(format!(
+                    "fault removed: the abusive clients stopped after {} requests",
+                    tally.sent.load(std::sync::atomic::Ordering::Relaxed)
+                ));
+            }
         }
         let mut ready_since: Option<Instant> = None;
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -293,21 +382,47 @@ pub struct Outcome {
     pub mttd_seconds: Option<f64>,
     pub mttr_seconds: Option<f64>,
     pub client_errors: u64,
+    /// The scenario's own clients: p99 (ms) of the per-second p99s before the fault and while it lasted.
+    pub client_p99_before_ms: Option<f64>,
+    pub client_p99_during_ms: Option<f64>,
+    /// Traffic drills: what the abusive clients were answered.
+    pub abusive: Option<serde_json::Value>,
 }
 
 /// MTTD: injection to the first detection signal (a readiness probe failing, or the first
 /// second with unexpected answers at the client). MTTR: injection to the point where every
 /// instance is ready and clients see no more unexpected answers.
-pub fn outcome(kind: Kind, events: Vec<Event>, timeline: &[(u128, u64)]) -> Outcome {
+pub fn outcome(
+    kind: Kind,
+    events: Vec<Event>,
+    timeline: &[(u128, u64, f64)],
+    abusive: Option<&crate::flood::Tally>,
+) -> Outcome {
     let find = |p: &str| events.iter().find(|e| e.what.starts_with(p)).map(|e| e.at_ms);
     let injected = find("fault injected");
-    let after: Vec<&(u128, u64)> =
-        timeline.iter().filter(|(t, n)| *n > 0 && injected.is_some_and(|i| *t + 1000 > i)).collect();
-    let first_err = after.first().map(|(t, _)| *t);
-    let last_err = after.last().map(|(t, _)| *t + 1000);
+    let removed =
+        events.iter().find(|e| e.what.starts_with("mitigated") || e.what.starts_with("fault removed")).map(|e| e.at_ms);
+    let after: Vec<&(u128, u64, f64)> =
+        timeline.iter().filter(|(t, n, _)| *n > 0 && injected.is_some_and(|i| *t + 1000 > i)).collect();
+    let first_err = after.first().map(|(t, _, _)| *t);
+    let last_err = after.last().map(|(t, _, _)| *t + 1000);
+    let worst_p99 = |keep: &dyn Fn(u128) -> bool| {
+        let mut v: Vec<f64> = timeline.iter().filter(|(t, _, _)| keep(*t)).map(|(_, _, p)| *p).collect();
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| v[(v.len() * 99 / 100).min(v.len() - 1)])
+    };
+    let client_p99_before_ms = injected.and_then(|i| worst_p99(&|t| t + 1000 <= i));
+    let client_p99_during_ms = injected.and_then(|i| worst_p99(&|t| t >= i && removed.is_none_or(|r| t + 1000 <= r)));
     let probe = find("detected");
+    let readiness_failed = find("detected:");
     let detected = [probe, first_err].into_iter().flatten().min();
     let ready = find("recovered");
+    // Abusive traffic that the service turned away without readiness failing or any other
+    // client noticing: recovered when the defence acted.
+    let ready = match (kind.is_traffic(), readiness_failed, last_err) {
+        (true, None, None) => find("detected and mitigated").or(ready),
+        _ => ready,
+    };
     let recovered = match (ready, last_err) {
         (Some(r), Some(e)) => Some(r.max(e)),
         (r, None) => r,
@@ -323,7 +438,10 @@ pub fn outcome(kind: Kind, events: Vec<Event>, timeline: &[(u128, u64)]) -> Outc
         recovered_ms: recovered,
         mttd_seconds: secs(detected),
         mttr_seconds: secs(recovered),
-        client_errors: after.iter().map(|(_, n)| n).sum(),
+        client_errors: after.iter().map(|(_, n, _)| n).sum(),
+        client_p99_before_ms,
+        client_p99_during_ms,
+        abusive: abusive.and_then(|t| serde_json::to_value(t).ok()),
         events,
     }
 }
@@ -350,5 +468,15 @@ pub fn markdown(o: &Outcome) -> String {
     let _ = writeln!(m, "\n- **MTTD** (injection → first detection signal): {}", f(o.mttd_seconds));
     let _ = writeln!(m, "- **MTTR** (injection → ready everywhere and no more client errors): {}", f(o.mttr_seconds));
     let _ = writeln!(m, "- unexpected client answers after injection: {}", o.client_errors);
+    let ms = |v: Option<f64>| v.map_or("–".into(), |x| format!("{x:.1} ms"));
+    let _ = writeln!(
+        m,
+        "- the scenario's clients, p99 of per-second p99: {} before the fault, {} while it lasted",
+        ms(o.client_p99_before_ms),
+        ms(o.client_p99_during_ms)
+    );
+    if let Some(a) = &o.abusive {
+        let _ = writeln!(m, "- answers to the abusive clients: `{a}`");
+    }
     m
 }

@@ -123,6 +123,8 @@ pub struct Analysis {
     pub start_unix_s: u64,
     pub iterations: u64,
     pub dropped_iterations: u64,
+    /// Bytes k6 read off the wire (k6's data_received): what the answers cost the network.
+    pub bytes_received: u64,
 }
 
 /// Splits one CSV line, honouring double quotes.
@@ -205,6 +207,7 @@ pub fn analyse(csv: &Path) -> Result<Analysis> {
                 }
             }
             "iterations" => a.iterations += 1,
+            "data_received" => a.bytes_received += v as u64,
             "dropped_iterations" => a.dropped_iterations += v as u64,
             _ => {}
         }

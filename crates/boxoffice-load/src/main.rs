@@ -3,6 +3,7 @@
 
 mod cgroup;
 mod drill;
+mod flood;
 mod k6;
 mod report;
 mod sampler;
@@ -35,7 +36,8 @@ enum Cmd {
     Run(RunArgs),
     /// Run every scenario at small scale (what CI runs); fails if any threshold or audit fails.
     Ci(CommonArgs),
-    /// Print and write a before/after table of two run folders.
+    /// Print and write a before/after table. A and B are each a run folder, or a folder of run
+    /// folders (e.g. the before/ and after/ of `ab`) whose medians are compared.
     Compare {
         a: PathBuf,
         b: PathBuf,
@@ -43,12 +45,28 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Before/after of two server binaries on the same scenario and settings: runs them in turn
+    /// (before, after, before, after, …) and compares the medians.
+    Ab(AbArgs),
     /// List the scenarios and their scales.
     List(CommonArgs),
     /// Run a scenario under several CPU x memory caps and write a deployment spec from the results.
     Matrix(MatrixArgs),
     /// A fault drill: a scenario runs in scale-out mode while a fault is injected and removed.
     Drill(DrillArgs),
+}
+
+#[derive(Args, Clone)]
+struct AbArgs {
+    /// The scenario, scale, caps, flags and the AFTER binary (--bin), as for `run`.
+    #[command(flatten)]
+    run: RunArgs,
+    /// The BEFORE binary (e.g. a copy of target/release/boxoffice built before the change).
+    #[arg(long)]
+    before_bin: PathBuf,
+    /// Runs per side.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
 }
 
 #[derive(Args, Clone)]
@@ -72,6 +90,12 @@ struct DrillArgs {
     /// Extra k6 environment (KEY=VALUE); by default the journey is stretched to outlast the drill.
     #[arg(long = "k6-env", default_values_t = ["STEADY=50s".to_owned()])]
     k6_env: Vec<String>,
+    /// Extra `boxoffice serve` flags (e.g. --serve-arg=--join-rate-limit=0 to see a flood unchecked).
+    #[arg(long = "serve-arg")]
+    serve_args: Vec<String>,
+    /// A label added to the run folder's name.
+    #[arg(long)]
+    label: Option<String>,
 }
 
 /// A fault to run beside k6.
@@ -180,6 +204,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Ci(common) => ci(&common),
         Cmd::Compare { a, b, out } => compare(&a, &b, out),
+        Cmd::Ab(args) => ab(&args),
         Cmd::List(common) => list(&common),
         Cmd::Matrix(args) => matrix(&args),
         Cmd::Drill(args) => drill_cmd(&args),
@@ -303,6 +328,10 @@ fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, Run
         ("BALANCE".into(), scale.seed.balance.to_string()),
         ("SUMMARY_JSON".into(), dir.join("k6-summary.json").display().to_string()),
     ];
+    if plan.as_ref().is_some_and(|p| p.kind.is_traffic()) {
+        // The scenario's own clients keep off the users the drill abuses.
+        env.push(("USERS".into(), scale.seed.users.saturating_sub(drill::FLOOD_USERS).to_string()));
+    }
     env.extend(scale.k6.env.iter().map(|(k, v)| (k.clone(), scenarios::as_arg(v))));
     for kv in &args.k6_env {
         let (k, v) = kv.split_once('=').with_context(|| format!("--k6-env {kv:?} is not KEY=VALUE"))?;
@@ -313,6 +342,11 @@ fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, Run
     let drill_thread = plan.as_mut().map(|p| {
         let target = p.target.take().unwrap_or_else(|| match p.kind {
             drill::Kind::PoolSaturation => drill::Target::Pool(fixture.database_url().unwrap_or_default()),
+            // The last seeded users, which the scenarios' own clients are least likely to use.
+            k if k.is_traffic() => drill::Target::Traffic {
+                users: (0..drill::FLOOD_USERS).map(|i| (scale.seed.users - i) as i64).filter(|u| *u > 0).collect(),
+                tally: Default::default(),
+            },
             _ => drill::Target::Instance,
         });
         drill::run_fault(p.kind, target, instances.clone(), bases.clone(), p.at, p.hold)
@@ -324,7 +358,7 @@ fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, Run
     };
 
     // Stop sampling, scrape, stop the servers, audit.
-    let (drill_events, _drill_target) = match drill_thread.map(|t| t.join()) {
+    let (drill_events, drill_target) = match drill_thread.map(|t| t.join()) {
         Some(Ok((events, target))) => (Some(events), Some(target)),
         _ => (None, None),
     };
@@ -393,6 +427,7 @@ fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, Run
         cpu_seconds_per_1000_requests: 0.0,
         peak_rss_bytes: 0,
         peak_cpu_percent: 0.0,
+        bytes_received_per_request: 0.0,
         cgroup_peak_memory_bytes: cgroup_memory.map(|m| m.0),
         memory_limit_hits: cgroup_memory.map(|m| m.1),
         endpoints: vec![],
@@ -404,12 +439,16 @@ fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, Run
     let mut summary = summary;
     let mut report_md = report::markdown(&summary, &analysis, &notes);
     if let (Some(events), Some(p)) = (drill_events, plan.as_ref()) {
-        let timeline: Vec<(u128, u64)> = analysis
+        let timeline: Vec<(u128, u64, f64)> = analysis
             .timeline
             .iter()
-            .map(|t| (((analysis.start_unix_s + t.second) * 1000) as u128, t.unexpected))
+            .map(|t| (((analysis.start_unix_s + t.second) * 1000) as u128, t.unexpected, t.p99))
             .collect();
-        let outcome = drill::outcome(p.kind, events, &timeline);
+        let tally = match &drill_target {
+            Some(drill::Target::Traffic { tally, .. }) => Some(tally.as_ref()),
+            _ => None,
+        };
+        let outcome = drill::outcome(p.kind, events, &timeline, tally);
         std::fs::write(dir.join("drill.json"), serde_json::to_string_pretty(&outcome)?)?;
         report_md.push('\n');
         report_md.push_str(&drill::markdown(&outcome));
@@ -477,18 +516,61 @@ fn ci(common: &CommonArgs) -> Result<ExitCode> {
     }
 }
 
-fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
+fn load_side(p: &Path) -> Result<report::Side> {
     let load = |p: &Path| -> Result<RunSummary> {
         let f = p.join("run.json");
         serde_json::from_str(&std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?)
             .with_context(|| format!("parsing {}", f.display()))
     };
     let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let table = report::compare(&load(a)?, &load(b)?, &name(a), &name(b));
-    let out = out.unwrap_or_else(|| b.join(format!("compare-{}.md", name(a))));
+    let runs = if p.join("run.json").exists() {
+        vec![(name(p), load(p)?)]
+    } else {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| d.join("run.json").exists())
+            .collect();
+        dirs.sort();
+        dirs.iter().map(|d| Ok((name(d), load(d)?))).collect::<Result<Vec<_>>>()?
+    };
+    if runs.is_empty() {
+        bail!("{} holds no run.json, nor do its sub-folders", p.display());
+    }
+    Ok(report::Side { name: name(p), runs })
+}
+
+fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
+    let (a_side, b_side) = (load_side(a)?, load_side(b)?);
+    let table = report::compare(&a_side, &b_side);
+    let out = out.unwrap_or_else(|| b.join(format!("compare-{}.md", a_side.name)));
     std::fs::write(&out, &table)?;
     println!("{table}\nwritten to {}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn ab(args: &AbArgs) -> Result<ExitCode> {
+    if args.repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    if !args.before_bin.exists() {
+        bail!("--before-bin {} does not exist", args.before_bin.display());
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let label = args.run.label.as_deref().map(|l| format!("-{l}")).unwrap_or_default();
+    let top = args.run.common.results.join(format!("{stamp}-ab-{}{label}", args.run.scenario));
+    // Alternating the two sides spreads the box's drift (other load, thermal, page cache) evenly.
+    for i in 1..=args.repeat {
+        for (side, bin) in [("before", &args.before_bin), ("after", &args.run.common.bin)] {
+            let mut r = args.run.clone();
+            r.common.bin = bin.clone();
+            r.common.results = top.join(side);
+            r.label = Some(format!("{side}-{i}"));
+            run(&r)?;
+            check_interrupt()?;
+        }
+    }
+    compare(&top.join("before"), &top.join("after"), Some(top.join("compare.md")))
 }
 
 fn matrix(m: &MatrixArgs) -> Result<ExitCode> {
@@ -558,9 +640,17 @@ fn drill_cmd(d: &DrillArgs) -> Result<ExitCode> {
         cpus: None,
         memory: None,
         // Short dependency timeouts so the service fails fast and visibly during the fault.
-        serve_args: vec!["--db-timeout".into(), "1s".into(), "--redis-timeout".into(), "500ms".into()],
+        serve_args: ["--db-timeout", "1s", "--redis-timeout", "500ms"]
+            .into_iter()
+            .map(String::from)
+            .chain(d.serve_args.iter().cloned())
+            .collect(),
         k6_env: d.k6_env.clone(),
-        label: Some(format!("drill-{}", format!("{:?}", d.kind).to_lowercase())),
+        label: Some(format!(
+            "drill-{}{}",
+            format!("{:?}", d.kind).to_lowercase(),
+            d.label.as_deref().map(|l| format!("-{l}")).unwrap_or_default()
+        )),
     };
     let plan = DrillPlan { kind: d.kind, at: Duration::from_secs(d.at), hold: Duration::from_secs(d.hold), target };
     let (dir, s) = run_with(&args, Some(plan))?;

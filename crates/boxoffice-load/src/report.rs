@@ -37,6 +37,9 @@ pub struct RunSummary {
     pub cpu_seconds_per_1000_requests: f64,
     pub peak_rss_bytes: u64,
     pub peak_cpu_percent: f64,
+    /// Bytes received by k6 per request (older run.json files lack it).
+    #[serde(default)]
+    pub bytes_received_per_request: f64,
     /// From the cgroup, when the run was capped: peak memory and how often the limit was hit.
     #[serde(default)]
     pub cgroup_peak_memory_bytes: Option<u64>,
@@ -141,6 +144,7 @@ pub fn summarise(base: RunSummary, a: &Analysis, samples: &[Sample], cpu_seconds
         cpu_seconds_per_1000_requests: if o.count > 0 { cpu_seconds / o.count as f64 * 1000.0 } else { 0.0 },
         peak_rss_bytes: samples.iter().map(|s| s.stat.rss_bytes).max().unwrap_or(0),
         peak_cpu_percent: samples.iter().map(|s| s.cpu_percent).fold(0.0, f64::max),
+        bytes_received_per_request: if o.count > 0 { a.bytes_received as f64 / o.count as f64 } else { 0.0 },
         endpoints: a
             .endpoints
             .iter()
@@ -209,11 +213,12 @@ pub fn markdown(s: &RunSummary, a: &Analysis, notes: &[String]) -> String {
     let _ = writeln!(m, "\n## Server resources\n");
     let _ = writeln!(
         m,
-        "- CPU: {:.2} s in all, {:.3} CPU-seconds per 1,000 requests, peak {:.0}% of one core\n- peak RSS: {:.1} MiB\n",
+        "- CPU: {:.2} s in all, {:.3} CPU-seconds per 1,000 requests, peak {:.0}% of one core\n- peak RSS: {:.1} MiB\n- network: {:.0} bytes received by k6 per request\n",
         s.server_cpu_seconds,
         s.cpu_seconds_per_1000_requests,
         s.peak_cpu_percent,
-        s.peak_rss_bytes as f64 / 1048576.0
+        s.peak_rss_bytes as f64 / 1048576.0,
+        s.bytes_received_per_request
     );
     let _ =
         writeln!(m, "![throughput](throughput.svg)\n![latency](latency.svg)\n![cpu](cpu.svg)\n![memory](memory.svg)\n");
@@ -234,15 +239,95 @@ pub fn write_timeline(dir: &Path, a: &Analysis) -> Result<()> {
     Ok(())
 }
 
-/// A before/after table of two runs with deltas.
-pub fn compare(a: &RunSummary, b: &RunSummary, a_name: &str, b_name: &str) -> String {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// One side of a comparison: a single run, or several runs of the same settings whose figures
+/// are taken as the median of each metric (noisy boxes need several runs, not one).
+pub struct Side {
+    pub name: String,
+    pub runs: Vec<(String, RunSummary)>,
+}
+
+impl Side {
+    /// The per-metric median of the runs; text fields come from the first run.
+    pub fn median(&self) -> RunSummary {
+        let runs: Vec<&RunSummary> = self.runs.iter().map(|(_, r)| r).collect();
+        let m = |f: fn(&RunSummary) -> f64| median(runs.iter().map(|r| f(r)).collect());
+        let first = runs[0].clone();
+        let endpoints = first
+            .endpoints
+            .iter()
+            .map(|e| {
+                let same: Vec<&EndpointRow> =
+                    runs.iter().filter_map(|r| r.endpoints.iter().find(|x| x.name == e.name)).collect();
+                let em = |f: fn(&EndpointRow) -> f64| median(same.iter().map(|x| f(x)).collect());
+                EndpointRow {
+                    name: e.name.clone(),
+                    count: em(|x| x.count as f64) as u64,
+                    tps: em(|x| x.tps),
+                    avg_ms: em(|x| x.avg_ms),
+                    p50_ms: em(|x| x.p50_ms),
+                    p95_ms: em(|x| x.p95_ms),
+                    p99_ms: em(|x| x.p99_ms),
+                    max_ms: em(|x| x.max_ms),
+                }
+            })
+            .collect();
+        RunSummary {
+            passed: runs.iter().all(|r| r.passed),
+            audit_ok: runs.iter().all(|r| r.audit_ok),
+            seconds: m(|r| r.seconds),
+            requests: m(|r| r.requests as f64) as u64,
+            tps: m(|r| r.tps),
+            avg_ms: m(|r| r.avg_ms),
+            p50_ms: m(|r| r.p50_ms),
+            p95_ms: m(|r| r.p95_ms),
+            p99_ms: m(|r| r.p99_ms),
+            max_ms: m(|r| r.max_ms),
+            unexpected_responses: m(|r| r.unexpected_responses as f64) as u64,
+            dropped_iterations: m(|r| r.dropped_iterations as f64) as u64,
+            server_cpu_seconds: m(|r| r.server_cpu_seconds),
+            cpu_seconds_per_1000_requests: m(|r| r.cpu_seconds_per_1000_requests),
+            peak_rss_bytes: m(|r| r.peak_rss_bytes as f64) as u64,
+            peak_cpu_percent: m(|r| r.peak_cpu_percent),
+            bytes_received_per_request: m(|r| r.bytes_received_per_request),
+            endpoints,
+            ..first
+        }
+    }
+}
+
+/// A before/after table of two sides (medians when a side has several runs) with deltas, and
+/// every run's own headline figures so the spread is visible.
+pub fn compare(a_side: &Side, b_side: &Side) -> String {
+    let (a, b) = (a_side.median(), b_side.median());
+    let (a_name, b_name) = (a_side.name.as_str(), b_side.name.as_str());
     let mut m = String::new();
     let _ = writeln!(m, "# {} vs {}\n", a_name, b_name);
     let _ = writeln!(
         m,
-        "A: {} ({} / {} / {})  \nB: {} ({} / {} / {})\n",
-        a_name, a.scenario, a.mode, a.limits, b_name, b.scenario, b.mode, b.limits
+        "A: {} ({} / {} / {}), {} run(s)  \nB: {} ({} / {} / {}), {} run(s)\n",
+        a_name,
+        a.scenario,
+        a.mode,
+        a.limits,
+        a_side.runs.len(),
+        b_name,
+        b.scenario,
+        b.mode,
+        b.limits,
+        b_side.runs.len()
     );
+    if a_side.runs.len() > 1 || b_side.runs.len() > 1 {
+        let _ = writeln!(m, "Each figure is the median of its side's runs.\n");
+    }
     let _ = writeln!(m, "| metric | A | B | delta |\n|---|---|---|---|");
     let row = |m: &mut String, name: &str, x: f64, y: f64| {
         let delta = if x != 0.0 { format!("{:+.1}%", (y - x) / x * 100.0) } else { "–".into() };
@@ -258,6 +343,7 @@ pub fn compare(a: &RunSummary, b: &RunSummary, a_name: &str, b_name: &str) -> St
     row(&mut m, "unexpected responses", a.unexpected_responses as f64, b.unexpected_responses as f64);
     row(&mut m, "dropped iterations", a.dropped_iterations as f64, b.dropped_iterations as f64);
     row(&mut m, "CPU-s per 1k requests", a.cpu_seconds_per_1000_requests, b.cpu_seconds_per_1000_requests);
+    row(&mut m, "bytes received per request", a.bytes_received_per_request, b.bytes_received_per_request);
     row(&mut m, "peak RSS MiB", a.peak_rss_bytes as f64 / 1048576.0, b.peak_rss_bytes as f64 / 1048576.0);
     let _ = writeln!(m, "\n| endpoint | A TPS | B TPS | A p99 ms | B p99 ms | p99 delta |\n|---|---|---|---|---|---|");
     for e in &a.endpoints {
@@ -277,6 +363,19 @@ pub fn compare(a: &RunSummary, b: &RunSummary, a_name: &str, b_name: &str) -> St
         if a.passed { "passed" } else { "failed" },
         if b.passed { "passed" } else { "failed" }
     );
+    let _ = writeln!(
+        m,
+        "\n| run | side | TPS | p50 ms | p95 ms | p99 ms | CPU-s per 1k | passed |\n|---|---|---|---|---|---|---|---|"
+    );
+    for (side, s) in [("A", a_side), ("B", b_side)] {
+        for (name, r) in &s.runs {
+            let _ = writeln!(
+                m,
+                "| {name} | {side} | {:.1} | {:.2} | {:.2} | {:.2} | {:.3} | {} |",
+                r.tps, r.p50_ms, r.p95_ms, r.p99_ms, r.cpu_seconds_per_1000_requests, r.passed
+            );
+        }
+    }
     m
 }
 

@@ -33,13 +33,32 @@ pub fn read_proc(pid: u32) -> Option<ProcStat> {
 
 /// GET over plain HTTP/1.0 on 127.0.0.1, for /metrics.
 pub fn http_get(base: &str, path: &str) -> Option<String> {
+    get(base, path, "")
+}
+
+/// GET with a bearer token; the body, whatever the status.
+pub fn http_get_auth(base: &str, path: &str, token: &str) -> Option<String> {
+    get(base, path, &format!("Authorization: Bearer {token}\r\n"))
+}
+
+fn get(base: &str, path: &str, extra_headers: &str) -> Option<String> {
     let addr = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra_headers}\r\n").ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+/// The sum of every sample of a metric (all label sets) in Prometheus text, or of those whose
+/// labels contain `labels`.
+pub fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
 }
 
 /// The value of an unlabelled (or first) sample of a metric in Prometheus text.
