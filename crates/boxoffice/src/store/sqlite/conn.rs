@@ -58,6 +58,23 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Counts a write from the moment it is queued until it has run or was dropped unrun (before,
+/// the count only ever grew, so `boxoffice_db_pool_in_use` climbed forever in embedded mode).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Db {
     pub fn open(path: &Path, opts: DbOptions) -> Result<Self> {
         let mut writer = Connection::open(path).map_err(db_err)?;
@@ -104,8 +121,7 @@ impl Db {
     {
         let (tx, rx) = oneshot::channel();
         let sent = Instant::now();
-        let in_flight = self.writes_in_flight.clone();
-        in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight::enter(&self.writes_in_flight);
         let job: Job = Box::new(move |conn| {
             metrics::histogram!("boxoffice_db_pool_wait_seconds", "kind" => "write")
                 .record(sent.elapsed().as_secs_f64());
@@ -115,7 +131,9 @@ impl Db {
                 txn.commit().map_err(db_err)?;
                 Ok(value)
             };
-            let _ = tx.send(run());
+            let result = run();
+            drop(in_flight);
+            let _ = tx.send(result);
         });
         match self.writer.try_send(job) {
             Ok(()) => {}
@@ -161,5 +179,50 @@ impl Db {
         })
         .await
         .map_err(|e| Error::internal(format!("read task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Concurrent writes: a write that fails rolls back only itself, every caller hears its own
+    /// result, and the in-flight count (the pool gauge) returns to zero.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_stay_independent_and_are_counted_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&dir.path().join("t.db"), DbOptions::default()).unwrap());
+        db.write(|c| c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)").map_err(db_err)).await.unwrap();
+        let writes = (0..400i64).map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t (n) VALUES (?1)", [n]).map_err(db_err)?;
+                    if n % 2 == 1 {
+                        return Err(Error::bad_request("ODD", "odd numbers are refused after inserting"));
+                    }
+                    Ok(n)
+                })
+                .await
+            })
+        });
+        let results = futures::future::join_all(writes).await;
+        for (n, r) in results.into_iter().enumerate() {
+            match r.unwrap() {
+                Ok(v) => assert_eq!((v, n % 2), (n as i64, 0)),
+                Err(e) => assert_eq!((e.code, n % 2), ("ODD", 1)),
+            }
+        }
+        let (rows, odd): (i64, i64) = db
+            .read(|c| {
+                c.query_row("SELECT COUNT(*), COUNT(*) FILTER (WHERE n % 2 = 1) FROM t", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(db_err)
+            })
+            .await
+            .unwrap();
+        assert_eq!((rows, odd), (200, 0));
+        assert_eq!(db.pool_stats().in_use, 0, "every finished write leaves the in-flight count");
     }
 }
