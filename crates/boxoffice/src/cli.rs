@@ -120,6 +120,12 @@ pub struct ServeArgs {
     /// Lifetime of an ACTIVE token from admission.
     #[arg(long, env = "BOXOFFICE_ACTIVE_TTL", default_value = "10m", value_parser = duration)]
     pub active_ttl: Duration,
+    /// Queue tokens one user may ask for per second (per instance); 0 turns the limit off.
+    #[arg(long, env = "BOXOFFICE_JOIN_RATE_LIMIT", default_value_t = 2.0)]
+    pub join_rate_limit: f64,
+    /// Queue tokens one user may ask for at once after being idle.
+    #[arg(long, env = "BOXOFFICE_JOIN_BURST", default_value_t = 10)]
+    pub join_burst: u32,
     /// How long a seat hold lasts.
     #[arg(long, env = "BOXOFFICE_HOLD_TTL", default_value = "5m", value_parser = duration)]
     pub hold_ttl: Duration,

@@ -2,6 +2,7 @@
 //! background jobs, and shuts them down gracefully.
 
 use crate::app::admission::{AdaptiveConfig, AdmissionControl};
+use crate::app::rate_limit::RateLimit;
 use crate::app::{App, BookingConfig};
 use crate::cli::{AdmissionControlMode, RedisArgs, ServeArgs, StoreArgs};
 use crate::domain::queue_policy::AdmissionSlo;
@@ -200,6 +201,7 @@ impl Server {
             hold_ttl: args.hold_ttl,
             seat_snapshot_max_age: backends.shared.then_some(SHARED_SEAT_SNAPSHOT_MAX_AGE),
             claim_window: args.claim_window,
+            join_limit: RateLimit { per_second: args.join_rate_limit.max(0.0), burst: args.join_burst },
         };
         let store: Arc<dyn Store> = Arc::new(Instrumented(backends.store.clone()));
         let adaptive = (args.admission_control == AdmissionControlMode::Adaptive).then_some(AdaptiveConfig {

@@ -69,6 +69,7 @@ fn register_metrics() {
         "boxoffice_queue_joins_total",
         "boxoffice_holds_created_total",
         "boxoffice_holds_expired_total",
+        "boxoffice_holds_refused_early_total",
         "boxoffice_payments_total",
         "boxoffice_points_charged_total",
         "boxoffice_points_used_total",
@@ -76,6 +77,12 @@ fn register_metrics() {
     ] {
         metrics::counter!(name).increment(0);
     }
+    describe_counter!(
+        "boxoffice_holds_refused_early_total",
+        "Holds refused from the seat snapshot (seat known sold or held) without a store write"
+    );
+    describe_counter!("boxoffice_rate_limited_total", "Requests refused with 429 by a per-user budget, by action");
+    metrics::counter!("boxoffice_rate_limited_total", "action" => "join").increment(0);
     for reason in ["no_show", "timed_out"] {
         metrics::counter!("boxoffice_queue_dropped_total", "reason" => reason).increment(0);
     }

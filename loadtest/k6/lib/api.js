@@ -73,7 +73,8 @@ export class Api {
 
   // One logical call: the request plus bounded retries on 503 / network errors, honouring Retry-After.
   send(method, path, name, { json, token, headers = {}, expect = OK, tags = {}, retryNetwork = true, discard = false } = {}) {
-    const h = Object.assign({}, headers);
+    // Like every browser, accept gzip (k6 decompresses it); the server gzips only the seat map.
+    const h = Object.assign({ 'Accept-Encoding': 'gzip' }, headers);
     if (json !== undefined) Object.assign(h, JSON_HEADERS);
     if (token) h.Authorization = `Bearer ${token}`;
     const params = {

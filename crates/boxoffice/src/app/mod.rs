@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod catalog;
+pub mod rate_limit;
 pub mod seat_map;
 
 use crate::domain::booking::{self, Reservation};
@@ -26,6 +27,8 @@ pub struct BookingConfig {
     pub seat_snapshot_max_age: Option<Duration>,
     /// The waiting room's claim window: live updates must reach an admitted person well within it.
     pub claim_window: Duration,
+    /// How often one user may ask for a queue token.
+    pub join_limit: rate_limit::RateLimit,
 }
 
 pub struct App {
@@ -35,6 +38,7 @@ pub struct App {
     cfg: BookingConfig,
     catalog: CatalogCache,
     seats: SeatMaps,
+    join_limiter: rate_limit::RateLimiter,
     /// Bumped after every admission tick that changed a line, so live subscribers re-read.
     queue_changed: tokio::sync::watch::Sender<u64>,
     /// The admission rate: fixed, or adapted to the booking endpoints' health.
@@ -62,6 +66,7 @@ impl App {
             cfg,
             catalog: CatalogCache::default(),
             seats: SeatMaps::new(cfg.seat_snapshot_max_age),
+            join_limiter: rate_limit::RateLimiter::new(cfg.join_limit),
             queue_changed: tokio::sync::watch::channel(0).0,
             admission,
         }
@@ -90,6 +95,15 @@ impl App {
     // ---- waiting room ----
 
     pub async fn join(&self, concert: ConcertId, user: UserId) -> Result<(Joined, String)> {
+        // First, before any lookup: a flood must cost as little as possible.
+        if let Err(wait) = self.join_limiter.check(user, std::time::Instant::now()) {
+            metrics::counter!("boxoffice_rate_limited_total", "action" => "join").increment(1);
+            return Err(Error::too_many_requests(
+                "JOIN_RATE_LIMITED",
+                format!("user {user} asked for tokens too often; your place is kept, try again later"),
+                wait,
+            ));
+        }
         self.catalog.concert(&*self.store, concert).await?;
         if !self.store.user_exists(user).await? {
             return Err(booking::user_not_found(user));
@@ -172,6 +186,11 @@ impl App {
         }
         self.require_active(ticket).await?;
         let now = Millis::now();
+        // A crowd on one seat (the hot-seat storm) would otherwise cost a write per attempt.
+        if self.seats.known_taken(schedule, seat_no, now) {
+            metrics::counter!("boxoffice_holds_refused_early_total").increment(1);
+            return Err(Error::seat_unavailable());
+        }
         let req = HoldRequest { user: ticket.user, schedule, seat_no, now, expires_at: now.plus(self.cfg.hold_ttl) };
         match self.store.hold(req).await {
             Ok(r) => {

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -20,6 +21,11 @@ pub struct SeatMap {
     /// The JSON body of `GET /schedules/{id}/seats` and of its `?status=AVAILABLE` variant.
     pub all_json: Bytes,
     pub available_json: Bytes,
+    /// The same two bodies gzipped, made by the first reader that accepts gzip: a snapshot is
+    /// read many times between writes, so one compression serves all of them (a 500-seat map is
+    /// ~30 KB of JSON and ~10 times smaller gzipped, and sending it was most of a lookup's cost).
+    all_gzip: OnceLock<Bytes>,
+    available_gzip: OnceLock<Bytes>,
     /// The snapshot's statuses are right until this instant (the earliest live hold's expiry).
     valid_until: Millis,
 }
@@ -61,9 +67,33 @@ impl SeatMap {
             available: available.seats.len() as u32,
             all_json: Bytes::from(serde_json::to_vec(&all).expect("seat views serialise")),
             available_json: Bytes::from(serde_json::to_vec(&available).expect("seat views serialise")),
+            all_gzip: OnceLock::new(),
+            available_gzip: OnceLock::new(),
             valid_until,
         }
     }
+
+    /// The JSON body, plain or gzipped.
+    pub fn body(&self, only_available: bool, gzip: bool) -> Bytes {
+        let (plain, packed) = if only_available {
+            (&self.available_json, &self.available_gzip)
+        } else {
+            (&self.all_json, &self.all_gzip)
+        };
+        if gzip {
+            packed.get_or_init(|| gzip_bytes(plain)).clone()
+        } else {
+            plain.clone()
+        }
+    }
+}
+
+fn gzip_bytes(plain: &[u8]) -> Bytes {
+    // The fastest level: the JSON is repetitive, so it already shrinks ~10x, and a snapshot that
+    // changes with every hold is compressed again after each one.
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 8), flate2::Compression::fast());
+    enc.write_all(plain).expect("writing to a Vec cannot fail");
+    Bytes::from(enc.finish().expect("writing to a Vec cannot fail"))
 }
 
 #[derive(Default)]
@@ -143,6 +173,18 @@ impl SeatMaps {
                 }
             }
         }
+    }
+
+    /// True when the rows this process holds show the seat sold, or held beyond `now`. Neither
+    /// can change back early (sold is final; a hold ends only by expiring or becoming a sale),
+    /// so the answer is right even when other instances write too, and a hold on such a seat
+    /// can be refused without a database write. Unknown rows say false: ask the store.
+    pub fn known_taken(&self, schedule: ScheduleId, seat: SeatNo, now: Millis) -> bool {
+        let slots = self.slots.read();
+        let Some((rows, _)) = slots.get(&schedule).and_then(|s| s.rows.as_ref()) else { return false };
+        // Rows are loaded ordered by seat number, 1..N.
+        let row = rows.get(seat.get() as usize - 1).filter(|r| r.seat_no == seat);
+        row.is_some_and(|r| r.sold || r.held_until.is_some_and(|until| until > now))
     }
 
     /// Drops a snapshot so the next read loads it from the store.

@@ -78,6 +78,14 @@ impl Error {
         }
     }
 
+    /// The caller went over a request budget; `wait` is when it may try again (at least 1 s).
+    pub fn too_many_requests(code: &'static str, detail: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+            ..Self::new(ErrorKind::TooManyRequests, code, detail)
+        }
+    }
+
     /// A dependency failed or timed out; clients should come back in `retry_after` seconds.
     pub fn unavailable(dependency: &str, detail: impl fmt::Display) -> Self {
         Self {

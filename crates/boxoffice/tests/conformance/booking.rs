@@ -266,3 +266,44 @@ pub async fn crossing_payments_do_not_deadlock(b: Backend) {
     }
     app.assert_audit_clean().await;
 }
+
+/// A client that accepts gzip gets the same seat map gzipped, and a hold shows in it at once
+/// (the compressed copy belongs to the snapshot, never outlives it).
+pub async fn seat_map_is_gzipped_for_clients_that_accept_it(b: Backend) {
+    use std::io::Read;
+    let app = TestApp::spawn(b, Opts::default()).await;
+    let token = app.activate(1, 1).await;
+    let fetch = |accept: &'static str| {
+        let req = app
+            .client
+            .get(format!("{}/api/v1/schedules/1/seats", app.base))
+            .bearer_auth(&token)
+            .header("accept-encoding", accept);
+        async move {
+            let res = req.send().await.expect("request reaches the server");
+            let encoding = res.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(res.headers()["vary"], "accept-encoding");
+            (res.status(), encoding, res.bytes().await.unwrap().to_vec())
+        }
+    };
+    let gunzip = |raw: &[u8]| {
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(raw).read_to_string(&mut out).expect("a valid gzip stream");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+
+    let (status, encoding, plain) = fetch("identity").await;
+    assert_eq!((status, encoding), (StatusCode::OK, None));
+    let (status, encoding, packed) = fetch("br, gzip").await;
+    assert_eq!((status, encoding.as_deref()), (StatusCode::OK, Some("gzip")));
+    assert!(packed.len() * 3 < plain.len(), "gzip {} bytes vs plain {}", packed.len(), plain.len());
+    assert_eq!(gunzip(&packed), serde_json::from_slice::<serde_json::Value>(&plain).unwrap());
+
+    assert_eq!(app.hold(&token, 1, 3).await.status, StatusCode::CREATED);
+    let (_, _, packed) = fetch("gzip").await;
+    let seats = gunzip(&packed);
+    assert_eq!(seats["seats"][2]["seatNo"], 3);
+    assert_eq!(seats["seats"][2]["status"], "HELD");
+    let (_, encoding, _) = fetch("gzip;q=0").await;
+    assert_eq!(encoding, None);
+}

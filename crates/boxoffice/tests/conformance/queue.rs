@@ -185,3 +185,40 @@ pub async fn live_position_streams_over_sse(b: Backend) {
     let missing = app.get("/api/v1/queue/events", None).await;
     assert_eq!((missing.status, missing.code()), (StatusCode::UNAUTHORIZED, "TOKEN_MISSING"));
 }
+
+/// One user hammering the join endpoint gets 429 with Retry-After once past their budget (the
+/// default: a burst of 10, then 2 per second); their place is kept, and other users are unaffected.
+pub async fn a_user_flooding_joins_is_told_to_slow_down_and_keeps_their_place(b: Backend) {
+    let app = TestApp::spawn(b, Opts { max_active: 1, ..Opts::default() }).await;
+    // User 9 takes the one active slot, so user 1 waits at position 1 and nothing moves.
+    app.activate(9, 1).await;
+    let first = app.join(1, 1).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let place = first.body["position"].clone();
+    let token = first.body["token"].clone();
+    // The first join spent one of the 10; 9 more go through.
+    for _ in 0..9 {
+        let again = app.join(1, 1).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+        assert_eq!(again.body["token"], token);
+    }
+    let mut refused = 0;
+    for _ in 0..20 {
+        let r = app.join(1, 1).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+            assert_eq!(r.code(), "JOIN_RATE_LIMITED");
+            let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=2).contains(&retry), "Retry-After {retry}");
+        } else {
+            assert_eq!(r.status, StatusCode::OK);
+        }
+    }
+    // 20 requests take far less than the 2.5 s that would refill 5 tokens.
+    assert!(refused >= 15, "only {refused} of 20 refused");
+    // The place is the same, and another user joins as usual.
+    let standing = app.status(token.as_str().unwrap()).await;
+    assert_eq!((&standing.body["status"], &standing.body["position"]), (&serde_json::json!("WAITING"), &place));
+    assert_eq!(place, 1);
+    assert_eq!(app.join(2, 1).await.status, StatusCode::CREATED);
+}

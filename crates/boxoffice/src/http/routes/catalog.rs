@@ -6,7 +6,7 @@ use crate::http::extract::{ApiPath, ApiQuery, Bearer};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,7 @@ pub struct SeatFilter {
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn seats(
     State(s): State<AppState>,
+    headers: HeaderMap,
     Bearer(ticket): Bearer,
     ApiPath(schedule): ApiPath<i64>,
     ApiQuery(filter): ApiQuery<SeatFilter>,
@@ -116,6 +117,45 @@ pub async fn seats(
         }
     };
     let map = s.app.seats(ticket, ScheduleId::parse(schedule)?).await?;
-    let body = if only_available { map.available_json.clone() } else { map.all_json.clone() };
-    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+    let gzip = accepts_gzip(&headers);
+    let body = map.body(only_available, gzip);
+    let mut res =
+        ([(header::CONTENT_TYPE, "application/json"), (header::VARY, "accept-encoding")], body).into_response();
+    if gzip {
+        res.headers_mut().insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));
+    }
+    Ok(res)
+}
+
+/// Whether `Accept-Encoding` lists gzip (or `*`) without refusing it with `q=0`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_is_used_only_when_accepted() {
+        assert!(accepts_gzip(&with("gzip")));
+        assert!(accepts_gzip(&with("br, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("gzip;q=0")));
+        assert!(!accepts_gzip(&with("br, deflate")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

@@ -90,6 +90,7 @@ fn retry_header(retry: Option<u64>) -> HeaderMap {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "unknown user or concert", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "this user asked for tokens too often (Retry-After says when to come back)", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub async fn join(
     State(s): State<AppState>,
