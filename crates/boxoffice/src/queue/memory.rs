@@ -124,7 +124,13 @@ struct Room {
     line: RwLock<Line>,
 }
 
-pub struct MemoryQueue {
+/// The waiting room of the embedded mode. Changes (join, finish) run as their own tasks: a
+/// client that disconnects drops its request's future, and a journal write that went through
+/// must never be left without the memory update that follows it (the next join would reuse its
+/// place number).
+pub struct MemoryQueue(Arc<Rooms>);
+
+struct Rooms {
     cfg: QueueConfig,
     journal: Arc<dyn QueueJournal>,
     rooms: RwLock<HashMap<ConcertId, Arc<Room>>>,
@@ -133,6 +139,47 @@ pub struct MemoryQueue {
 impl MemoryQueue {
     /// Rebuilds every line from the journal.
     pub async fn open(cfg: QueueConfig, journal: Arc<dyn QueueJournal>) -> Result<Self> {
+        Ok(Self(Arc::new(Rooms::open(cfg, journal).await?)))
+    }
+
+    async fn detached<T, Fut>(&self, change: impl FnOnce(Arc<Rooms>) -> Fut) -> Result<T>
+    where
+        T: Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        tokio::spawn(change(self.0.clone()))
+            .await
+            .map_err(|e| crate::domain::Error::internal(format!("waiting-room task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl WaitingRoom for MemoryQueue {
+    async fn join(&self, concert: ConcertId, user: UserId, now: Millis) -> Result<Joined> {
+        self.detached(move |r| async move { r.join(concert, user, now).await }).await
+    }
+
+    async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing> {
+        // Inline: the hot path. Its one write (the claim) is idempotent, so a claim journalled
+        // but not applied is simply made again by the next look.
+        self.0.standing(ticket, now).await
+    }
+
+    async fn finish(&self, ticket: Ticket, now: Millis) -> Result<()> {
+        self.detached(move |r| async move { r.finish(ticket, now).await }).await
+    }
+
+    async fn tick(&self, now: Millis, rate: f64) -> Result<TickReport> {
+        self.0.tick(now, rate).await
+    }
+
+    async fn stats(&self) -> Result<Vec<RoomStats>> {
+        self.0.stats().await
+    }
+}
+
+impl Rooms {
+    async fn open(cfg: QueueConfig, journal: Arc<dyn QueueJournal>) -> Result<Self> {
         let (entries, max_seq) = journal.load().await?;
         let mut lines: HashMap<ConcertId, Line> = HashMap::new();
         for (concert, seq) in &max_seq {
@@ -264,8 +311,8 @@ impl MemoryQueue {
     }
 }
 
-#[async_trait]
-impl WaitingRoom for MemoryQueue {
+/// The changes themselves, each serialised per concert by its room's writer lock.
+impl Rooms {
     async fn join(&self, concert: ConcertId, user: UserId, now: Millis) -> Result<Joined> {
         let room = self.room(concert);
         let _w = room.writer.lock().await;

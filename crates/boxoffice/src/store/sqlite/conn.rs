@@ -58,6 +58,37 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Whether a queued write may still run: the writer starts it, or its caller withdraws it,
+/// whichever comes first. Dropping the caller's handle withdraws it too.
+#[derive(Clone)]
+struct Withdrawable(Arc<std::sync::atomic::AtomicU8>);
+
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+impl Withdrawable {
+    fn new() -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicU8::new(QUEUED)))
+    }
+
+    fn start(&self) -> bool {
+        self.0.compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    fn withdraw(&self) -> bool {
+        self.0.compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+}
+
+impl Drop for Withdrawable {
+    fn drop(&mut self) {
+        // The caller's handle going away withdraws a write that has not started; the writer's
+        // own handle is dropped only after it started, so this changes nothing there.
+        self.withdraw();
+    }
+}
+
 /// Counts a write from the moment it is queued until it has run or was dropped unrun (before,
 /// the count only ever grew, so `boxoffice_db_pool_in_use` climbed forever in embedded mode).
 struct InFlight(Arc<AtomicUsize>);
@@ -114,15 +145,25 @@ impl Db {
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer; commits if it returns Ok.
+    ///
+    /// An error means nothing was written: the time-out (and a caller that goes away) only
+    /// withdraws a write that has not started; one that has started is waited for. Otherwise a
+    /// caller could be told "unavailable" about a write that commits a moment later, and act on
+    /// it (the waiting room would hand the same place to the next person).
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         let sent = Instant::now();
         let in_flight = InFlight::enter(&self.writes_in_flight);
+        let claim = Withdrawable::new();
+        let started = claim.clone();
         let job: Job = Box::new(move |conn| {
+            if !started.start() {
+                return; // withdrawn while it waited
+            }
             metrics::histogram!("boxoffice_db_pool_wait_seconds", "kind" => "write")
                 .record(sent.elapsed().as_secs_f64());
             let run = || -> Result<T> {
@@ -140,10 +181,12 @@ impl Db {
             Err(TrySendError::Full(_)) => return Err(Error::unavailable("database", "too many writes are waiting")),
             Err(TrySendError::Disconnected(_)) => return Err(Error::unavailable("database", "the writer has stopped")),
         }
-        match tokio::time::timeout(self.opts.timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Error::unavailable("database", "the writer dropped the request")),
-            Err(_) => Err(Error::unavailable("database", "timed out waiting for the writer")),
+        let dropped = |_| Error::unavailable("database", "the writer dropped the request");
+        match tokio::time::timeout(self.opts.timeout, &mut rx).await {
+            Ok(result) => result.map_err(dropped)?,
+            Err(_) if claim.withdraw() => Err(Error::unavailable("database", "timed out waiting for the writer")),
+            // Already running: SQLite finishes it within its own busy time-out.
+            Err(_) => rx.await.map_err(dropped)?,
         }
     }
 
@@ -224,5 +267,45 @@ mod tests {
             .unwrap();
         assert_eq!((rows, odd), (200, 0));
         assert_eq!(db.pool_stats().in_use, 0, "every finished write leaves the in-flight count");
+    }
+
+    /// A write that times out waiting for the writer is never applied later, so its 503 is true;
+    /// one that has started is waited for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timed_out_write_is_withdrawn_not_applied_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DbOptions { timeout: Duration::from_millis(100), ..DbOptions::default() };
+        let db = Arc::new(Db::open(&dir.path().join("t.db"), opts).unwrap());
+        db.write(|c| c.execute_batch("CREATE TABLE t (n INTEGER)").map_err(db_err)).await.unwrap();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (running, is_running) = oneshot::channel::<()>();
+        // Occupies the writer until released: started, so it is waited for beyond the time-out.
+        let slow = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(move |c| {
+                    let _ = running.send(());
+                    let _ = wait.recv();
+                    c.execute("INSERT INTO t (n) VALUES (1)", []).map_err(db_err)
+                })
+                .await
+            }
+        });
+        is_running.await.unwrap();
+        // Queued behind it: times out while waiting.
+        let queued = db.write(|c| c.execute("INSERT INTO t (n) VALUES (2)", []).map_err(db_err)).await;
+        assert_eq!(queued.unwrap_err().code, "DEPENDENCY_UNAVAILABLE");
+        release.send(()).unwrap();
+        assert_eq!(slow.await.unwrap().unwrap(), 1, "the started write finished and was reported");
+        let rows: Vec<i64> = db
+            .read(|c| {
+                let mut st = c.prepare("SELECT n FROM t ORDER BY n").map_err(db_err)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(db_err)?;
+                rows.collect::<rusqlite::Result<Vec<i64>>>().map_err(db_err)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![1], "the withdrawn write never ran");
+        assert_eq!(db.pool_stats().in_use, 0);
     }
 }
