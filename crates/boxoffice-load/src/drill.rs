@@ -3,6 +3,7 @@
 //! recorded, MTTD and MTTR are computed, and the audit runs afterwards like after any run.
 //! Dependencies that a drill stops are private servers the drill starts itself on 127.0.0.1.
 
+use crate::flood::Abuse;
 use crate::servers::Instances;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -29,9 +30,17 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Drills that add abusive traffic rather than break a dependency.
+    /// The abusive traffic of a traffic drill; None for drills that break a dependency.
+    pub fn abuse(self) -> Option<Abuse> {
+        match self {
+            Kind::TokenFlood => Some(Abuse::TokenFlood),
+            Kind::HotSeat => Some(Abuse::HotSeat),
+            _ => None,
+        }
+    }
+
     pub fn is_traffic(self) -> bool {
-        matches!(self, Kind::TokenFlood | Kind::HotSeat)
+        self.abuse().is_some()
     }
 }
 
@@ -199,20 +208,9 @@ pub enum Target {
 }
 
 /// The detection signal of a traffic drill, read from the instances' /metrics the way an alert
-/// would: requests refused by the per-user limit, or seat conflicts.
-fn traffic_signal(kind: Kind, bases: &[String]) -> f64 {
-    bases
-        .iter()
-        .filter_map(|b| crate::sampler::http_get(b, "/metrics"))
-        .map(|m| match kind {
-            Kind::TokenFlood => crate::sampler::metric_sum(&m, "boxoffice_rate_limited_total", ""),
-            _ => crate::sampler::metric_sum(
-                &m,
-                "boxoffice_http_requests_total",
-                "route=\"/api/v1/reservations\",status=\"409\"",
-            ),
-        })
-        .sum()
+/// would: the service's refusals of the abuse, summed over the instances.
+fn traffic_signal(abuse: Abuse, bases: &[String]) -> f64 {
+    bases.iter().filter_map(|b| crate::sampler::http_get(b, "/metrics")).map(|m| abuse.refused_in(&m)).sum()
 }
 
 /// Injects at `at`, removes after `hold`, probes readiness every 250 ms until every instance is
@@ -234,7 +232,7 @@ pub fn run_fault(
         std::thread::sleep(at);
         let mut locker: Option<Child> = None;
         let mut flood = Vec::new();
-        let signal_before = if kind.is_traffic() { traffic_signal(kind, &bases) } else { 0.0 };
+        let signal_before = kind.abuse().map_or(0.0, |a| traffic_signal(a, &bases));
         match (&mut target, kind) {
             (Target::Redis(r), _) => {
                 r.kill();
@@ -265,11 +263,7 @@ pub fn run_fault(
                 note("fault injected: instance 0 killed with SIGKILL".into());
             }
             (Target::Traffic { users, tally }, kind) => {
-                let abuse = if kind == Kind::TokenFlood {
-                    crate::flood::Abuse::TokenFlood
-                } else {
-                    crate::flood::Abuse::HotSeat
-                };
+                let abuse = kind.abuse().expect("a traffic target belongs to a traffic drill");
                 flood = crate::flood::run(
                     abuse,
                     &bases,
@@ -281,7 +275,7 @@ pub fn run_fault(
                 );
                 note(format!(
                     "fault injected: {FLOOD_WORKERS} connections as users {users:?} start a {FLOOD_RATE} requests/s {}",
-                    if kind == Kind::TokenFlood { "token flood" } else { "hot-seat storm on seat 1 of date 1" }
+                    abuse.description()
                 ));
             }
         }
@@ -296,18 +290,11 @@ pub fn run_fault(
             }
             // An alert on the same counter fires after its own `for:`; this is the first moment
             // the signal exists. Crossing 10 events keeps a stray conflict from counting.
-            if kind.is_traffic() && !signalled {
-                let grown = traffic_signal(kind, &bases) - signal_before;
+            if let Some(abuse) = kind.abuse().filter(|_| !signalled) {
+                let grown = traffic_signal(abuse, &bases) - signal_before;
                 if grown > 10.0 {
                     signalled = true;
-                    note(format!(
-                        "detected and mitigated by the service itself: {grown} {} so far",
-                        if kind == Kind::TokenFlood {
-                            "token requests refused with 429 (boxoffice_rate_limited_total)"
-                        } else {
-                            "holds refused with 409 SEAT_UNAVAILABLE"
-                        }
-                    ));
+                    note(format!("detected and mitigated by the service itself: {grown} {} so far", abuse.refusals()));
                 }
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -409,7 +396,7 @@ pub fn outcome(
     let worst_p99 = |keep: &dyn Fn(u128) -> bool| {
         let mut v: Vec<f64> = timeline.iter().filter(|(t, _, _)| keep(*t)).map(|(_, _, p)| *p).collect();
         v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| v[(v.len() * 99 / 100).min(v.len() - 1)])
+        (!v.is_empty()).then(|| crate::k6::percentile(&v, 99.0))
     };
     let client_p99_before_ms = injected.and_then(|i| worst_p99(&|t| t + 1000 <= i));
     let client_p99_during_ms = injected.and_then(|i| worst_p99(&|t| t >= i && removed.is_none_or(|r| t + 1000 <= r)));

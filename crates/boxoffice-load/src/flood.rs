@@ -126,6 +126,36 @@ pub enum Abuse {
     HotSeat,
 }
 
+impl Abuse {
+    /// What the drill's timeline calls it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Abuse::TokenFlood => "token flood",
+            Abuse::HotSeat => "hot-seat storm on seat 1 of date 1",
+        }
+    }
+
+    /// The service's own defence, as counted in /metrics: what its alert watches.
+    pub fn refusals(self) -> &'static str {
+        match self {
+            Abuse::TokenFlood => "token requests refused with 429 (boxoffice_rate_limited_total)",
+            Abuse::HotSeat => "holds refused with 409 SEAT_UNAVAILABLE",
+        }
+    }
+
+    /// How many refusals one instance's /metrics text shows so far.
+    pub fn refused_in(self, metrics: &str) -> f64 {
+        match self {
+            Abuse::TokenFlood => crate::sampler::metric_sum(metrics, "boxoffice_rate_limited_total", ""),
+            Abuse::HotSeat => crate::sampler::metric_sum(
+                metrics,
+                "boxoffice_http_requests_total",
+                "route=\"/api/v1/reservations\",status=\"409\"",
+            ),
+        }
+    }
+}
+
 /// Runs `workers` abusive clients until `until`, spread over `bases`, as users `users`, at
 /// `rate` requests/s in all (paced, so the generator does not starve the rest of the box).
 pub fn run(

@@ -73,7 +73,7 @@ pub struct Stats {
     pub by_status: BTreeMap<String, u64>,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

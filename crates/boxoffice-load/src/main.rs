@@ -344,7 +344,11 @@ fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, Run
             drill::Kind::PoolSaturation => drill::Target::Pool(fixture.database_url().unwrap_or_default()),
             // The last seeded users, which the scenarios' own clients are least likely to use.
             k if k.is_traffic() => drill::Target::Traffic {
-                users: (0..drill::FLOOD_USERS).map(|i| (scale.seed.users - i) as i64).filter(|u| *u > 0).collect(),
+                users: (0..drill::FLOOD_USERS)
+                    .filter_map(|i| scale.seed.users.checked_sub(i))
+                    .filter(|u| *u > 0)
+                    .map(|u| u as i64)
+                    .collect(),
                 tally: Default::default(),
             },
             _ => drill::Target::Instance,
