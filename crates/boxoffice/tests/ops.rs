@@ -1,8 +1,13 @@
 //! The operations kit against a running server: every `boxoffice_*` metric that the Grafana
 //! dashboard and the Prometheus rules query is exported, and the container health check works.
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/scaleout.rs"]
 mod scaleout;
+
+use http::call;
+use reqwest::Method;
 
 use boxoffice::cli::ServeArgs;
 use boxoffice::server::Server;
@@ -62,43 +67,27 @@ async fn every_metric_the_dashboard_and_alerts_query_is_exported() {
         .unwrap();
     let base = format!("http://{}", server.addr);
     let c = reqwest::Client::new();
-    let joined: serde_json::Value = c
-        .post(format!("{base}/api/v1/queue/tokens"))
-        .json(&json!({"userId": 1, "concertId": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let joined =
+        call(&c, Method::POST, format!("{base}/api/v1/queue/tokens"), None, Some(json!({"userId": 1, "concertId": 1})))
+            .await
+            .body;
     let token = joined["token"].as_str().unwrap().to_owned();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let s: serde_json::Value = c
-            .get(format!("{base}/api/v1/queue/status"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if s["status"] == "ACTIVE" {
-            break;
-        }
+    while call(&c, Method::GET, format!("{base}/api/v1/queue/status"), Some(&token), None).await.body["status"]
+        != "ACTIVE"
+    {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let hold: serde_json::Value = c
-        .post(format!("{base}/api/v1/reservations"))
-        .bearer_auth(&token)
-        .json(&json!({"scheduleId": 1, "seatNo": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hold = call(
+        &c,
+        Method::POST,
+        format!("{base}/api/v1/reservations"),
+        Some(&token),
+        Some(json!({"scheduleId": 1, "seatNo": 1})),
+    )
+    .await
+    .body;
     let paid = c
         .post(format!("{base}/api/v1/payments"))
         .bearer_auth(&token)

@@ -2,13 +2,17 @@
 //! starts again. The service must answer 503 problem+json with Retry-After within its timeout,
 //! never hang, keep serving what does not need the missing dependency, and recover by itself.
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/scaleout.rs"]
 mod scaleout;
+
+use http::{call, Answer};
 
 use boxoffice::cli::ServeArgs;
 use boxoffice::server::Server;
 use boxoffice::store::SeedSpec;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,37 +168,6 @@ async fn start_server(db: &str, redis: &str, prefix: &str, dir: &Path) -> Server
     a.admission_rate = 1000.0;
     a.admission_tick = Duration::from_millis(20);
     Server::start(a).await.expect("server starts")
-}
-
-struct Answer {
-    status: u16,
-    retry_after: bool,
-    problem: bool,
-    body: Value,
-    took: Duration,
-}
-
-async fn call(
-    c: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
-    let started = Instant::now();
-    let mut req = c.request(method, url).timeout(Duration::from_secs(10));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("the server answers");
-    let status = res.status().as_u16();
-    let retry_after = res.headers().contains_key("retry-after");
-    let problem = res.headers().get("content-type").is_some_and(|v| v == "application/problem+json");
-    let body = res.json().await.unwrap_or(Value::Null);
-    Answer { status, retry_after, problem, body, took: started.elapsed() }
 }
 
 fn assert_unavailable(a: &Answer, within: Duration, what: &str) {
