@@ -83,8 +83,8 @@ impl Withdrawable {
 
 impl Drop for Withdrawable {
     fn drop(&mut self) {
-        // The caller's handle going away withdraws a write that has not started; the writer's
-        // own handle is dropped only after it started, so this changes nothing there.
+        // The caller's handle going away withdraws a write that has not started. Withdrawing
+        // after the start does nothing, so the job's own copy going away is harmless.
         self.withdraw();
     }
 }
