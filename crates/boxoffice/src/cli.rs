@@ -65,6 +65,12 @@ pub struct StoreArgs {
     /// Writes that may wait for the SQLite writer at once; more are refused with 503.
     #[arg(long, env = "BOXOFFICE_DB_WRITE_QUEUE", default_value_t = 4096)]
     pub db_write_queue: usize,
+    /// Embedded store: when a commit counts as done. `full` (default): every answered sale,
+    /// hold, charge and join is on disk before the answer, and survives an OS crash or power
+    /// cut. `normal`: commits survive a crash of boxoffice itself, but an OS crash or power cut
+    /// can lose the last commits before it, including payments the client was told succeeded.
+    #[arg(long, env = "BOXOFFICE_SQLITE_SYNCHRONOUS", value_enum, default_value = "full")]
+    pub sqlite_synchronous: crate::backends::embedded::Synchronous,
 }
 
 #[derive(Args, Debug, Clone)]

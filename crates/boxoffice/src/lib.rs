@@ -4,6 +4,7 @@
 //! the ports with their backends; `server` wires them together; `jobs` are the background loops.
 
 pub mod app;
+pub mod backends;
 pub mod cli;
 pub mod domain;
 pub mod http;

@@ -1,6 +1,7 @@
 use boxoffice::cli::{Cli, Command, ServeArgs};
 use boxoffice::domain::Millis;
-use boxoffice::server::{open_store, Server};
+use boxoffice::backends::open_store;
+use boxoffice::server::Server;
 use boxoffice::store::SeedSpec;
 use clap::Parser;
 use std::process::ExitCode;
@@ -81,7 +82,7 @@ async fn seed(args: boxoffice::cli::SeedArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn audit(args: boxoffice::cli::AuditArgs) -> anyhow::Result<ExitCode> {
-    let report = boxoffice::server::audit(&args.store, &args.redis).await?;
+    let report = boxoffice::backends::audit(&args.store, &args.redis).await?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.output {
         std::fs::write(path, &json)?;

@@ -4,121 +4,21 @@
 use crate::app::admission::{AdaptiveConfig, AdmissionControl};
 use crate::app::rate_limit::RateLimit;
 use crate::app::{App, BookingConfig};
-use crate::cli::{AdmissionControlMode, RedisArgs, ServeArgs, StoreArgs};
+use crate::cli::{AdmissionControlMode, ServeArgs};
 use crate::domain::queue_policy::AdmissionSlo;
 use crate::domain::Millis;
-use crate::queue::memory::MemoryQueue;
-use crate::queue::redis::RedisQueue;
+use crate::backends::open_backends;
 use crate::queue::token::TokenSigner;
-use crate::queue::{QueueConfig, WaitingRoom};
+use crate::queue::QueueConfig;
 use crate::store::instrumented::Instrumented;
-use crate::store::postgres::PgStore;
-use crate::store::sqlite::conn::DbOptions;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{AuditReport, SeedSpec, Store};
+use crate::store::{SeedSpec, Store};
 use anyhow::{bail, Context};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-pub struct Backends {
-    pub store: Arc<dyn Store>,
-    pub queue: Arc<dyn WaitingRoom>,
-    /// True when other instances may write to the same store.
-    pub shared: bool,
-}
-
-enum StoreUrl {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-fn store_url(args: &StoreArgs) -> anyhow::Result<StoreUrl> {
-    match &args.database_url {
-        None => Ok(StoreUrl::Sqlite(args.data_dir.join("boxoffice.db"))),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(StoreUrl::Postgres(url.clone()))
-        }
-        Some(url) => SqliteStore::path_from_url(url)
-            .map(|p| StoreUrl::Sqlite(p.to_owned()))
-            .with_context(|| format!("--database-url {url:?} is neither a sqlite:// nor a postgres:// URL")),
-    }
-}
-
-fn open_sqlite(path: &Path, args: &StoreArgs) -> anyhow::Result<Arc<SqliteStore>> {
-    let opts = DbOptions {
-        read_connections: args.db_pool_size.unwrap_or(4).max(1),
-        timeout: args.db_timeout,
-        write_queue: args.db_write_queue,
-    };
-    Ok(Arc::new(SqliteStore::open(path, opts).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?))
-}
-
-async fn open_postgres(url: &str, args: &StoreArgs) -> anyhow::Result<Arc<PgStore>> {
-    let pool = args.db_pool_size.unwrap_or(16) as u32;
-    Ok(Arc::new(PgStore::connect(url, pool, args.db_timeout).await.map_err(|e| anyhow::anyhow!("PostgreSQL: {e}"))?))
-}
-
-/// The store alone, for `migrate`, `seed` and `audit`. Opening applies pending migrations.
-pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match store_url(args)? {
-        StoreUrl::Sqlite(path) => open_sqlite(&path, args)?,
-        StoreUrl::Postgres(url) => open_postgres(&url, args).await?,
-    })
-}
-
-/// The store and the waiting room, picked from the URLs: SQLite with the in-process waiting room
-/// (embedded), or PostgreSQL with Redis (scale-out). Mixed pairs are refused: instances sharing a
-/// PostgreSQL store must share one line, and a Redis line in front of a private SQLite file would
-/// not be shared by anything.
-pub async fn open_backends(args: &StoreArgs, redis: &RedisArgs, queue: QueueConfig) -> anyhow::Result<Backends> {
-    match (store_url(args)?, &redis.redis_url) {
-        (StoreUrl::Sqlite(path), None) => {
-            let store = open_sqlite(&path, args)?;
-            let room = MemoryQueue::open(queue, store.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("loading the waiting room: {e}"))?;
-            Ok(Backends { store, queue: Arc::new(room), shared: false })
-        }
-        (StoreUrl::Postgres(url), Some(redis_url)) => {
-            let store = open_postgres(&url, args).await?;
-            let room = RedisQueue::connect(redis_url, &redis.redis_prefix, queue, redis.redis_timeout)
-                .await
-                .map_err(|e| anyhow::anyhow!("Redis: {e}"))?;
-            Ok(Backends { store, queue: Arc::new(room), shared: true })
-        }
-        (StoreUrl::Postgres(_), None) => {
-            bail!("a postgres:// store needs --redis-url: instances that share the store must share one waiting room")
-        }
-        (StoreUrl::Sqlite(_), Some(_)) => {
-            bail!("--redis-url needs a postgres:// --database-url: the scale-out mode is PostgreSQL + Redis")
-        }
-    }
-}
-
-/// Every invariant both backends can see: the store's, then the waiting room's own.
-pub async fn audit(args: &StoreArgs, redis: &RedisArgs) -> anyhow::Result<AuditReport> {
-    let store = open_store(args).await?;
-    let mut report = store.audit(Millis::now()).await.map_err(anyhow::Error::msg)?;
-    if let Some(url) = &redis.redis_url {
-        // Only the queue's own checks are needed, so its admission settings do not matter here.
-        let cfg = QueueConfig {
-            max_active: 1,
-            admission_rate: 1.0,
-            claim_window: Default::default(),
-            active_ttl: Default::default(),
-        };
-        let room = RedisQueue::connect(url, &redis.redis_prefix, cfg, redis.redis_timeout)
-            .await
-            .map_err(|e| anyhow::anyhow!("Redis: {e}"))?;
-        report.checks.extend(room.audit().await.map_err(anyhow::Error::msg)?);
-        report.ok = report.checks.iter().all(|c| c.ok);
-    }
-    Ok(report)
-}
 
 /// The signing secret: the flag if given, else `<data-dir>/token.secret`, created once so that a
 /// restart keeps everyone's token valid.
@@ -216,6 +116,7 @@ impl Server {
         let admission = AdmissionControl::new(args.admission_rate, adaptive);
         let app =
             Arc::new(App::new(store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking, admission));
+        app.warm_up().await.map_err(anyhow::Error::msg)?;
         let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle(), args.web_dir.clone());
 
         let listener = listen(args.bind).with_context(|| format!("binding {}", args.bind))?;

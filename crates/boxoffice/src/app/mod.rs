@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod catalog;
+pub mod known_users;
 pub mod rate_limit;
 pub mod seat_map;
 
@@ -37,6 +38,7 @@ pub struct App {
     signer: TokenSigner,
     cfg: BookingConfig,
     catalog: CatalogCache,
+    users: known_users::KnownUsers,
     seats: SeatMaps,
     join_limiter: rate_limit::RateLimiter,
     /// Bumped after every admission tick that changed a line, so live subscribers re-read.
@@ -65,11 +67,19 @@ impl App {
             signer,
             cfg,
             catalog: CatalogCache::default(),
+            users: Default::default(),
             seats: SeatMaps::new(cfg.seat_snapshot_max_age),
             join_limiter: rate_limit::RateLimiter::new(cfg.join_limit),
             queue_changed: tokio::sync::watch::channel(0).0,
             admission,
         }
+    }
+
+    /// Loads the caches that spare the front door a database read per request.
+    pub async fn warm_up(&self) -> Result<()> {
+        let users = self.users.load(&*self.store).await?;
+        tracing::info!(users, "known users loaded");
+        Ok(())
     }
 
     /// Runs one admission tick and wakes live subscribers when a line moved.
@@ -105,7 +115,7 @@ impl App {
             ));
         }
         self.catalog.concert(&*self.store, concert).await?;
-        if !self.store.user_exists(user).await? {
+        if !self.users.exists(&*self.store, user).await? {
             return Err(booking::user_not_found(user));
         }
         let joined = self.queue.join(concert, user, Millis::now()).await?;

@@ -18,12 +18,15 @@ pub fn retry_after_seconds(eta_seconds: u64, claim_window: std::time::Duration) 
     (eta_seconds / 5).clamp(1, ceiling)
 }
 
-/// Token bucket for admissions: how many may be admitted this tick, and the fraction carried over.
-/// The carry is capped at one second's worth so a paused loop cannot release a burst.
-pub fn admission_allowance(carry: f64, rate_per_sec: f64, elapsed_secs: f64) -> (u64, f64) {
-    let budget = (carry + rate_per_sec * elapsed_secs).min(rate_per_sec.max(1.0));
-    let whole = budget.floor();
-    (whole as u64, budget - whole)
+/// One step of the admission token bucket: given the carried allowance, the rate and the time
+/// since the bucket was last filled, how many may be admitted now (at most `free` slots and
+/// `waiting` people) and the allowance carried to the next step. The allowance is capped at one
+/// second's worth (at least one person), so a paused loop or an idle line releases at most a
+/// second's worth at once. The same step runs in Redis (`tick.lua`, `join.lua`).
+pub fn admission_step(carry: f64, rate_per_sec: f64, elapsed_secs: f64, free: u64, waiting: u64) -> (u64, f64) {
+    let budget = (carry + rate_per_sec * elapsed_secs.max(0.0)).min(rate_per_sec.max(1.0));
+    let n = (budget.floor().max(0.0) as u64).min(free).min(waiting);
+    (n, budget - n as f64)
 }
 
 /// Exponentially weighted rate of admissions per second, for ETAs that follow the real pace.
@@ -82,13 +85,30 @@ mod tests {
 
     #[test]
     fn allowance_carries_fractions_and_caps_bursts() {
-        let (n, carry) = admission_allowance(0.0, 15.0, 0.1);
+        let (n, carry) = admission_step(0.0, 15.0, 0.1, 100, 100);
         assert_eq!(n, 1);
         assert!((carry - 0.5).abs() < 1e-9);
-        let (n, _) = admission_allowance(carry, 15.0, 0.1);
+        let (n, _) = admission_step(carry, 15.0, 0.1, 100, 100);
         assert_eq!(n, 2);
-        let (n, _) = admission_allowance(0.0, 100.0, 60.0);
+        let (n, _) = admission_step(0.0, 100.0, 60.0, 1000, 1000);
         assert_eq!(n, 100, "a long pause must not release more than one second's worth");
+    }
+
+    #[test]
+    fn unused_allowance_is_kept_up_to_one_second() {
+        // Nobody waiting: the allowance builds up, to at most a second's worth.
+        let (n, carry) = admission_step(0.0, 20.0, 0.5, 10, 0);
+        assert_eq!((n, carry), (0, 10.0));
+        let (n, carry) = admission_step(carry, 20.0, 5.0, 10, 0);
+        assert_eq!((n, carry), (0, 20.0));
+        // A full room admits nobody and keeps the allowance; a freed slot takes one of it.
+        let (n, carry) = admission_step(carry, 20.0, 0.1, 0, 50);
+        assert_eq!((n, carry), (0, 20.0));
+        let (n, carry) = admission_step(carry, 20.0, 0.1, 1, 50);
+        assert_eq!((n, carry), (1, 19.0));
+        // A slow rate still admits one person when a whole admission is due.
+        assert_eq!(admission_step(0.0, 0.5, 1.0, 5, 5).0, 0);
+        assert_eq!(admission_step(0.5, 0.5, 1.0, 5, 5).0, 1);
     }
 }
 

@@ -1,8 +1,6 @@
 //! The waiting room: the port and its backends. Tokens are signed here (`token`), independently
 //! of where the queue lives.
 
-pub mod memory;
-pub mod redis;
 pub mod token;
 
 use crate::domain::{ConcertId, Millis, Result, UserId};

@@ -45,6 +45,9 @@ impl Store for Instrumented {
     async fn user_exists(&self, user: UserId) -> Result<bool> {
         timed("user_exists", self.0.user_exists(user)).await
     }
+    async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>> {
+        timed("user_id_ranges", self.0.user_id_ranges()).await
+    }
     async fn hold(&self, req: HoldRequest) -> Result<Reservation> {
         timed("hold", self.0.hold(req)).await
     }

@@ -4,8 +4,6 @@
 //! `domain`; a backend only loads rows, asks the domain and writes the outcome.
 
 pub mod instrumented;
-pub mod postgres;
-pub mod sqlite;
 
 use crate::domain::booking::Reservation;
 use crate::domain::{
@@ -178,6 +176,10 @@ pub(crate) fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result
     serde_json::from_str(json).map_err(|e| crate::domain::Error::internal(format!("stored idempotent response: {e}")))
 }
 
+/// Runs of consecutive ids ("gaps and islands"), in SQL both dialects understand.
+pub(crate) const USER_ID_RANGES: &str = "SELECT MIN(id), MAX(id) FROM \
+     (SELECT id, id - ROW_NUMBER() OVER (ORDER BY id) AS run FROM users) AS ids GROUP BY run ORDER BY 1";
+
 /// The largest number of offending rows an audit check reports.
 pub const AUDIT_SAMPLE: usize = 50;
 
@@ -189,6 +191,8 @@ pub trait Store: Send + Sync + 'static {
     async fn schedules(&self) -> Result<Vec<Schedule>>;
     async fn seats(&self, schedule: ScheduleId) -> Result<Vec<SeatRow>>;
     async fn user_exists(&self, user: UserId) -> Result<bool>;
+    /// Every user id, as runs of consecutive ids `(first, last)`: seeded ids are one run.
+    async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>>;
 
     /// Holds the seat for the user; `SEAT_UNAVAILABLE` when someone else holds or bought it.
     async fn hold(&self, req: HoldRequest) -> Result<Reservation>;

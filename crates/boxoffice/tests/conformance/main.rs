@@ -52,6 +52,7 @@ conformance!(
     queue::restart_keeps_places_and_active_users,
     queue::live_position_streams_over_sse,
     queue::a_user_flooding_joins_is_told_to_slow_down_and_keeps_their_place,
+    queue::a_join_with_room_and_nobody_waiting_is_admitted_at_once,
     bad_input::malformed_bodies_are_400_and_change_nothing,
     bad_input::invalid_values_are_422,
     bad_input::unknown_ids_are_404,

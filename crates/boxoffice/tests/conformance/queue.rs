@@ -222,3 +222,34 @@ pub async fn a_user_flooding_joins_is_told_to_slow_down_and_keeps_their_place(b:
     assert_eq!(place, 1);
     assert_eq!(app.join(2, 1).await.status, StatusCode::CREATED);
 }
+
+/// A join into a line with nobody waiting and a free slot is admitted in its own answer; with
+/// someone waiting, a newcomer waits behind them even when a slot is free.
+pub async fn a_join_with_room_and_nobody_waiting_is_admitted_at_once(b: Backend) {
+    // Ticks an hour apart: during this test only a join can admit anyone.
+    let opts = Opts {
+        max_active: 1,
+        admission_tick: Duration::from_secs(3600),
+        seed: SeedSpec { users: 5, concerts: 1, schedules: 1, seats: 10, balance: 1_000_000 },
+        ..Opts::default()
+    };
+    let app = TestApp::spawn(b, opts).await;
+    let first = app.join(1, 1).await;
+    assert_eq!((first.status, first.body["status"].as_str()), (StatusCode::CREATED, Some("ACTIVE")), "{}", first.body);
+    assert!(first.body["activeUntil"].is_string(), "{}", first.body);
+    let token1 = first.body["token"].as_str().unwrap().to_owned();
+    // The one slot is taken: the next person waits.
+    let second = app.join(2, 1).await;
+    assert_eq!((second.body["status"].as_str(), second.body["position"].as_u64()), (Some("WAITING"), Some(1)));
+    // User 1 buys, which frees the slot; no tick runs, so user 2 is still waiting...
+    let hold = app.hold(&token1, 1, 4).await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+    let paid = app.pay(&token1, hold.body["reservationId"].as_i64().unwrap(), "at-once").await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    // ...and a newcomer is not let in ahead of them, free slot or not.
+    let third = app.join(3, 1).await;
+    assert_eq!((third.body["status"].as_str(), third.body["position"].as_u64()), (Some("WAITING"), Some(2)));
+    let still = app.status(second.body["token"].as_str().unwrap()).await;
+    assert_eq!((still.body["status"].as_str(), still.body["position"].as_u64()), (Some("WAITING"), Some(1)));
+    app.assert_audit_clean().await;
+}

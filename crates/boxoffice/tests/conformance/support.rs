@@ -26,6 +26,7 @@ pub struct Opts {
     pub active_ttl: Duration,
     pub hold_ttl: Duration,
     pub sweep_interval: Duration,
+    pub admission_tick: Duration,
     pub seed: SeedSpec,
 }
 
@@ -38,6 +39,7 @@ impl Default for Opts {
             active_ttl: Duration::from_secs(600),
             hold_ttl: Duration::from_secs(300),
             sweep_interval: Duration::from_secs(1),
+            admission_tick: Duration::from_millis(10),
             seed: SeedSpec { users: 300, concerts: 2, schedules: 2, seats: 50, balance: 0 },
         }
     }
@@ -82,7 +84,7 @@ fn serve_args(space: Option<&ScaleOutSpace>, opts: &Opts, dir: &std::path::Path)
     a.active_ttl = opts.active_ttl;
     a.hold_ttl = opts.hold_ttl;
     a.sweep_interval = opts.sweep_interval;
-    a.admission_tick = Duration::from_millis(10);
+    a.admission_tick = opts.admission_tick;
     a
 }
 

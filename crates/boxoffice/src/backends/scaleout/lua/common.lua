@@ -20,3 +20,12 @@ local function rate_milli(bucket)
   if r then return math.floor(r * 1000) end
   return -1
 end
+
+-- One step of the admission token bucket, the same rule as domain::queue_policy::admission_step
+-- (a test runs both on one table of cases): how many may be admitted now, and the allowance
+-- carried on, capped at one second's worth.
+local function admission_step(carry, rate, elapsed, free, waiting)
+  local budget = math.min(carry + rate * math.max(elapsed, 0), math.max(rate, 1))
+  local n = math.min(math.max(math.floor(budget), 0), free, waiting)
+  return n, budget - n
+end

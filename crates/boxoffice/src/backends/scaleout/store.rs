@@ -3,10 +3,8 @@
 //! Row locks are always taken in one order — idempotency key, seat, reservation, user — so
 //! concurrent payments, holds, charges and the sweeper cannot deadlock each other.
 
-mod audit;
-mod seed;
-
-use super::{
+use super::{audit, seed};
+use crate::store::{
     parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
     Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
 };
@@ -203,7 +201,7 @@ async fn remember(
     key: &str,
     response: &impl serde::Serialize,
 ) -> Result<()> {
-    let body = super::store_response(response)?;
+    let body = crate::store::store_response(response)?;
     sqlx::query("UPDATE idempotency SET response = $4 WHERE user_id = $1 AND scope = $2 AND key = $3")
         .bind(user.get())
         .bind(scope)
@@ -293,6 +291,13 @@ impl Store for PgStore {
                 .map_err(pg_err)
         })
         .await
+    }
+
+    async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>> {
+        // A batch read at start: no request timeout.
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as(crate::store::USER_ID_RANGES).fetch_all(&self.pool).await.map_err(pg_err)?;
+        Ok(rows.into_iter().map(|(a, b)| (UserId::from_trusted(a), UserId::from_trusted(b))).collect())
     }
 
     async fn hold(&self, req: HoldRequest) -> Result<Reservation> {
@@ -550,9 +555,9 @@ impl Store for PgStore {
         .await
     }
 
-    fn pool_stats(&self) -> super::PoolStats {
+    fn pool_stats(&self) -> crate::store::PoolStats {
         let size = self.pool.size() as u64;
-        super::PoolStats { size, in_use: size.saturating_sub(self.pool.num_idle() as u64) }
+        crate::store::PoolStats { size, in_use: size.saturating_sub(self.pool.num_idle() as u64) }
     }
 
     async fn is_empty(&self) -> Result<bool> {

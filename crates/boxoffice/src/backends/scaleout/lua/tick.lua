@@ -25,19 +25,20 @@ local b = redis.call('HMGET', KEYS[7], 'last', 'carry', 'rate')
 local last, carry, measured = tonumber(b[1]), tonumber(b[2]) or 0, tonumber(b[3])
 local elapsed = 0
 if last then elapsed = math.max(0, now - last) / 1000 end
-local budget = math.min(carry + rate * elapsed, math.max(rate, 1))
-local allowed = math.floor(budget)
-carry = budget - allowed
 local active = redis.call('HLEN', KEYS[4])
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
 local free = math.max(0, max_active - active)
-local n = math.min(allowed, free, issued - head)
-if n ~= allowed then carry = 0 end
-redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry))
--- The measured pace starts at the configured rate; a tick limited by the line itself (fewer
--- waiting than could be admitted) says nothing about the pace and leaves it alone.
-if elapsed > 0 and issued - head > math.min(allowed, free) then
+local n
+-- A bucket never used yet starts full (a second's worth, within the cap).
+local fill = 1
+if last then fill = elapsed end
+n, carry = admission_step(carry, rate, fill, free, issued - head)
+-- 'pace' is the rate this tick was given: a join that admits at once uses the same bucket.
+redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry), 'pace', tostring(rate))
+-- The measured pace starts at the configured rate; a tick limited by the line itself (everyone
+-- waiting got in) says nothing about the pace and leaves it alone.
+if elapsed > 0 and n < issued - head then
   local prev = measured or rate
   local alpha = math.min(elapsed / 5, 1)
   redis.call('HSET', KEYS[7], 'rate', tostring(prev + alpha * (n / elapsed - prev)))

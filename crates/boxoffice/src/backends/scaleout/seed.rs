@@ -1,7 +1,7 @@
 //! Load-test fixtures generated inside the server with generate_series: 100,000 users in one
 //! statement.
 
-use super::pg_err;
+use super::store::pg_err;
 use crate::domain::booking::seeded_price;
 use crate::domain::{Error, Millis, Result};
 use crate::store::SeedSpec;

@@ -1,12 +1,8 @@
-//! The embedded backend: one SQLite file in WAL mode.
+//! The embedded store: one SQLite file in WAL mode, written through the group-committing writer.
 
-mod audit;
-pub mod conn;
-mod journal;
-pub mod migrate;
-mod seed;
-
-use super::{
+use super::db::{db_err, Db, DbOptions};
+use super::{audit, seed};
+use crate::store::{
     parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
     Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
 };
@@ -15,12 +11,12 @@ use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
 use async_trait::async_trait;
-use conn::{db_err, Db, DbOptions};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
+use std::sync::Arc;
 
 pub struct SqliteStore {
-    db: Db,
+    pub(super) db: Arc<Db>,
 }
 
 impl SqliteStore {
@@ -30,7 +26,7 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::unavailable("database", format!("cannot create {}: {e}", dir.display())))?;
         }
-        Ok(Self { db: Db::open(path, opts)? })
+        Ok(Self { db: Arc::new(Db::open(path, opts)?) })
     }
 
     /// The file behind a `sqlite://` URL: `sqlite://data/x.db`, `sqlite:///abs/x.db`, `sqlite:x.db`.
@@ -86,7 +82,7 @@ fn remember(
     response: &impl serde::Serialize,
     now: Millis,
 ) -> Result<()> {
-    let body = super::store_response(response)?;
+    let body = crate::store::store_response(response)?;
     conn.prepare_cached(
         "INSERT INTO idempotency (user_id, scope, key, request, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
@@ -189,6 +185,19 @@ impl Store for SqliteStore {
                 Ok(_) => Ok(true),
                 Err(e) if e.code == "USER_NOT_FOUND" => Ok(false),
                 Err(e) => Err(e),
+            })
+            .await
+    }
+
+    async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>> {
+        self.db
+            .read(|c| {
+                let mut s = c.prepare(crate::store::USER_ID_RANGES).map_err(db_err)?;
+                let rows = s
+                    .query_map([], |r| Ok((UserId::from_trusted(r.get(0)?), UserId::from_trusted(r.get(1)?))))
+                    .and_then(|rows| rows.collect())
+                    .map_err(db_err)?;
+                Ok(rows)
             })
             .await
     }
@@ -401,7 +410,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    fn pool_stats(&self) -> super::PoolStats {
+    fn pool_stats(&self) -> crate::store::PoolStats {
         self.db.pool_stats()
     }
 

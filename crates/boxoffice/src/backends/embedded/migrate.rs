@@ -1,6 +1,6 @@
 //! Versioned migrations for the SQLite backend, applied in order, each in its own transaction.
 
-use super::conn::db_err;
+use super::db::db_err;
 use crate::domain::Result;
 use rusqlite::Connection;
 

@@ -1,7 +1,7 @@
 //! The booking invariants of DESIGN.md as PostgreSQL queries that list offenders (the same checks
 //! as the SQLite backend's audit, in this dialect). Queue invariants live in the waiting room.
 
-use super::pg_err;
+use super::store::pg_err;
 use crate::domain::{Millis, Result};
 use crate::store::{AuditCheck, AuditReport, AUDIT_SAMPLE};
 use sqlx::{PgConnection, Row};

@@ -1,6 +1,6 @@
 //! Every invariant of DESIGN.md that the embedded store can see, as SQL that lists offenders.
 
-use super::conn::db_err;
+use super::db::db_err;
 use crate::domain::{Millis, Result};
 use crate::store::{AuditCheck, AuditReport, AUDIT_SAMPLE};
 use rusqlite::types::Value;

@@ -1,7 +1,7 @@
 //! The scale-out waiting room: every line lives in Redis and every operation is one Lua script
 //! call (one round trip), atomic across all instances. Keys are `<prefix>c:<concert>:<part>`.
 
-use super::{Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
+use crate::queue::{Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
 use crate::domain::queue_policy::{eta_seconds, retry_after_seconds};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
 use crate::store::AuditCheck;
@@ -147,9 +147,17 @@ impl RedisQueue {
 #[async_trait]
 impl WaitingRoom for RedisQueue {
     async fn join(&self, concert: ConcertId, user: UserId, _now: Millis) -> Result<Joined> {
-        let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket"]);
+        let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket", "log", "max"]);
+        let args = [
+            concert.to_string(),
+            user.to_string(),
+            self.cfg.max_active.to_string(),
+            self.cfg.admission_rate.to_string(),
+            self.cfg.claim_window.as_millis().to_string(),
+            self.cfg.active_ttl.as_millis().to_string(),
+        ];
         let (seq, created, state, until, head, rate): (u64, i64, String, i64, u64, i64) =
-            self.invoke("join", &self.join, keys, &[concert.to_string(), user.to_string()]).await?;
+            self.invoke("join", &self.join, keys, &args).await?;
         let ticket = Ticket { concert, user, seq };
         let standing =
             if state == "ACTIVE" { Standing::Active { until: Millis(until) } } else { self.waiting(seq, head, rate) };

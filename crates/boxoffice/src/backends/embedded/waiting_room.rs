@@ -1,0 +1,527 @@
+//! The embedded waiting room: lines held in process memory, every change journalled in the same
+//! SQLite file as the bookings (`queue_entries`), so that a restart reloads exactly who waits
+//! where and who is active.
+//!
+//! Places are sequence numbers handed out per concert without gaps, and people leave the waiting
+//! part of a line only from its front, so a position is `seq - admitted_upto`: O(1) per poll.
+//!
+//! **Every change runs on the SQLite writer** (`Db::write`), as one write of a group commit: it
+//! writes its journal rows and then applies the same change to memory, on the writer thread,
+//! which runs one write at a time. So changes are serialised without a lock held across an
+//! await, thousands of joins share one commit, and each caller is answered only once its batch
+//! is durable. A write that fails rolls back before it touches memory; a batch whose commit
+//! fails reloads the lines from the journal (the rollback hook), so memory never keeps a change
+//! the journal does not have.
+
+use crate::backends::embedded::db::{db_err, Db};
+use crate::domain::queue_policy::{admission_step, eta_seconds, retry_after_seconds, smoothed_rate};
+use crate::domain::{ConcertId, Error, Millis, Result, UserId};
+use crate::queue::{EndReason, Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use rusqlite::{params, Connection};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy)]
+enum Active {
+    /// Admitted but not seen since: must show up before `claim_deadline`.
+    Admitted { claim_deadline: Millis, until: Millis },
+    Claimed { until: Millis },
+}
+
+#[derive(Default)]
+struct Line {
+    /// Every place up to this one has left the waiting part of the line.
+    admitted_upto: u64,
+    /// Users at places `admitted_upto + 1 ..`, in order.
+    waiting: VecDeque<UserId>,
+    active: HashMap<u64, (UserId, Active)>,
+    by_user: HashMap<UserId, u64>,
+    /// The admission token bucket: allowance carried, and when it was last filled.
+    carry: f64,
+    filled_at: Option<Millis>,
+    /// The admission rate the last tick was given (the adaptive controller may change it).
+    pace: Option<f64>,
+    /// Measured admissions per second; None until the first informative tick.
+    rate: Option<f64>,
+}
+
+impl Line {
+    fn next_seq(&self) -> u64 {
+        self.admitted_upto + self.waiting.len() as u64 + 1
+    }
+
+    fn waiting_user(&self, seq: u64) -> Option<UserId> {
+        let idx = seq.checked_sub(self.admitted_upto + 1)?;
+        self.waiting.get(idx as usize).copied()
+    }
+
+    fn standing(&self, t: &Ticket, now: Millis, cfg: &QueueConfig) -> Standing {
+        if self.waiting_user(t.seq) == Some(t.user) {
+            let position = t.seq - self.admitted_upto;
+            let eta = eta_seconds(position, self.rate.unwrap_or(cfg.admission_rate));
+            return Standing::Waiting {
+                position,
+                eta_seconds: eta,
+                retry_after: retry_after_seconds(eta, cfg.claim_window),
+            };
+        }
+        match self.active.get(&t.seq) {
+            Some((user, Active::Admitted { claim_deadline, until }))
+                if *user == t.user && *claim_deadline > now && *until > now =>
+            {
+                Standing::Active { until: *until }
+            }
+            Some((user, Active::Claimed { until })) if *user == t.user && *until > now => {
+                Standing::Active { until: *until }
+            }
+            _ => Standing::Expired,
+        }
+    }
+
+    /// Seconds since the admission bucket was last filled; None before its first use.
+    fn since_filled(&self, now: Millis) -> Option<f64> {
+        self.filled_at.map(|t| ((now.0 - t.0).max(0) as f64) / 1000.0)
+    }
+}
+
+type SharedLine = Arc<RwLock<Line>>;
+
+struct Rooms {
+    cfg: QueueConfig,
+    lines: RwLock<HashMap<ConcertId, SharedLine>>,
+    /// The latest instant a change was stamped with (only the writer thread touches it).
+    clock: parking_lot::Mutex<Millis>,
+}
+
+impl Rooms {
+    /// The instant of a change, taken when it runs on the writer and never earlier than the
+    /// one before: changes run in the order of their places, and so must their timestamps (the
+    /// audit proves FIFO from them), whichever caller looked at the clock first.
+    fn now(&self) -> Millis {
+        let mut last = self.clock.lock();
+        *last = (*last).max(Millis::now());
+        *last
+    }
+
+    fn line(&self, concert: ConcertId) -> SharedLine {
+        if let Some(l) = self.lines.read().get(&concert) {
+            return l.clone();
+        }
+        self.lines.write().entry(concert).or_default().clone()
+    }
+
+    fn existing(&self, concert: ConcertId) -> Option<SharedLine> {
+        self.lines.read().get(&concert).cloned()
+    }
+}
+
+/// The waiting room of the embedded mode.
+pub struct EmbeddedWaitingRoom {
+    db: Arc<Db>,
+    rooms: Arc<Rooms>,
+}
+
+impl EmbeddedWaitingRoom {
+    /// Rebuilds every line from the journal, and keeps memory in step with it from then on.
+    pub async fn open(cfg: QueueConfig, db: Arc<Db>) -> Result<Self> {
+        let lines = db.read(load).await?;
+        let rooms = Arc::new(Rooms {
+            cfg,
+            lines: RwLock::new(lines.into_iter().map(|(c, l)| (c, Arc::new(RwLock::new(l)))).collect()),
+            clock: parking_lot::Mutex::new(Millis(0)),
+        });
+        let reload = rooms.clone();
+        db.on_rollback(Box::new(move |conn| match load(conn) {
+            Ok(mut fresh) => {
+                let mut lines = reload.lines.write();
+                for (concert, line) in lines.iter() {
+                    *line.write() = fresh.remove(concert).unwrap_or_default();
+                }
+                for (concert, line) in fresh {
+                    lines.insert(concert, Arc::new(RwLock::new(line)));
+                }
+                tracing::warn!("a journal commit failed; the waiting room was reloaded from the journal");
+            }
+            Err(e) => tracing::error!(error = %e, "reloading the waiting room after a failed commit"),
+        }));
+        Ok(Self { db, rooms })
+    }
+}
+
+/// Every live entry, rebuilt into lines.
+fn load(c: &Connection) -> Result<HashMap<ConcertId, Line>> {
+    let mut lines: HashMap<ConcertId, Line> = HashMap::new();
+    let mut s = c.prepare("SELECT concert_id, MAX(seq) FROM queue_entries GROUP BY concert_id").map_err(db_err)?;
+    let max_seq: HashMap<ConcertId, u64> = s
+        .query_map([], |r| Ok((ConcertId::from_trusted(r.get(0)?), r.get::<_, i64>(1)? as u64)))
+        .and_then(|rows| rows.collect())
+        .map_err(db_err)?;
+    for (concert, seq) in &max_seq {
+        lines.entry(*concert).or_default().admitted_upto = *seq;
+    }
+    let mut s = c
+        .prepare(
+            "SELECT concert_id, seq, user_id, state, claim_deadline, claimed_at, active_until \
+             FROM queue_entries WHERE state IN ('WAITING', 'ACTIVE') ORDER BY concert_id, seq",
+        )
+        .map_err(db_err)?;
+    type Row = (i64, i64, i64, String, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = s
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(db_err)?;
+    let mut waiting: HashMap<ConcertId, Vec<(u64, UserId)>> = HashMap::new();
+    for (concert, seq, user, state, claim_deadline, claimed_at, until) in rows {
+        let (concert, seq, user) = (ConcertId::from_trusted(concert), seq as u64, UserId::from_trusted(user));
+        let line = lines.entry(concert).or_default();
+        line.by_user.insert(user, seq);
+        let until = Millis(until.unwrap_or(0));
+        match (state.as_str(), claimed_at) {
+            ("WAITING", _) => waiting.entry(concert).or_default().push((seq, user)),
+            (_, Some(_)) => {
+                line.active.insert(seq, (user, Active::Claimed { until }));
+            }
+            (_, None) => {
+                let claim_deadline = Millis(claim_deadline.unwrap_or(0));
+                line.active.insert(seq, (user, Active::Admitted { claim_deadline, until }));
+            }
+        }
+    }
+    for (concert, ws) in waiting {
+        let line = lines.get_mut(&concert).expect("every entry's concert has a line");
+        let first = ws[0].0;
+        // Places are issued without gaps and leave from the front, so the waiting part of a
+        // line is always the contiguous tail up to the highest place issued.
+        let contiguous = ws.iter().enumerate().all(|(i, (s, _))| *s == first + i as u64)
+            && ws.last().map(|w| w.0) == max_seq.get(&concert).copied();
+        if !contiguous {
+            return Err(Error::internal(format!("queue journal for concert {concert} has gaps in its waiting line")));
+        }
+        line.admitted_upto = first - 1;
+        line.waiting = ws.into_iter().map(|(_, u)| u).collect();
+    }
+    Ok(lines)
+}
+
+// ---- the journal's statements; each runs inside a write of the group commit ----
+
+fn end_entries(t: &Connection, concert: ConcertId, seqs: &[u64], why: EndReason, at: Millis) -> Result<()> {
+    let mut s = t
+        .prepare_cached(
+            "UPDATE queue_entries SET state = 'EXPIRED', ended_at = ?3, end_reason = ?4 \
+             WHERE concert_id = ?1 AND seq = ?2 AND state = 'ACTIVE'",
+        )
+        .map_err(db_err)?;
+    for seq in seqs {
+        s.execute(params![concert.get(), *seq as i64, at.0, why.as_str()]).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// One admission batch: places `first..=last` become active. `active_after` and `max_active`
+/// are kept so the audit can prove the limit held.
+struct Admission {
+    first: u64,
+    last: u64,
+    at: Millis,
+    claim_deadline: Millis,
+    until: Millis,
+    active_after: u64,
+    max_active: u64,
+}
+
+fn admit(t: &Connection, concert: ConcertId, a: &Admission) -> Result<()> {
+    t.prepare_cached(
+        "UPDATE queue_entries SET state = 'ACTIVE', admitted_at = ?4, claim_deadline = ?5, active_until = ?6, \
+         active_after = ?7, max_active = ?8 \
+         WHERE concert_id = ?1 AND seq BETWEEN ?2 AND ?3 AND state = 'WAITING'",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            concert.get(),
+            a.first as i64,
+            a.last as i64,
+            a.at.0,
+            a.claim_deadline.0,
+            a.until.0,
+            a.active_after as i64,
+            a.max_active as i64
+        ])
+    })
+    .map_err(db_err)?;
+    Ok(())
+}
+
+impl Rooms {
+    fn admission(&self, line: &Line, n: u64, now: Millis) -> Admission {
+        Admission {
+            first: line.admitted_upto + 1,
+            last: line.admitted_upto + n,
+            at: now,
+            claim_deadline: now.plus(self.cfg.claim_window),
+            until: now.plus(self.cfg.active_ttl),
+            active_after: line.active.len() as u64 + n,
+            max_active: self.cfg.max_active,
+        }
+    }
+
+    /// Moves the admitted places from the front of the waiting line into the active set.
+    fn apply_admission(line: &mut Line, a: &Admission) {
+        for seq in a.first..=a.last {
+            let user = line.waiting.pop_front().expect("admitted places were waiting");
+            line.active.insert(seq, (user, Active::Admitted { claim_deadline: a.claim_deadline, until: a.until }));
+        }
+        line.admitted_upto = a.last;
+    }
+
+    fn remove_active(line: &mut Line, seqs: &[u64]) {
+        for seq in seqs {
+            if let Some((user, _)) = line.active.remove(seq) {
+                if line.by_user.get(&user) == Some(seq) {
+                    line.by_user.remove(&user);
+                }
+            }
+        }
+    }
+
+    /// Runs on the writer. A user with a live place gets it back; otherwise a new place at the
+    /// back, admitted at once when nobody waits ahead, a slot is free and the bucket allows.
+    fn join(&self, t: &Connection, concert: ConcertId, user: UserId) -> Result<Joined> {
+        let now = self.now();
+        let handle = self.line(concert);
+        let mut line = handle.write();
+        let ended = match line.by_user.get(&user).copied() {
+            Some(seq) => {
+                let ticket = Ticket { concert, user, seq };
+                let standing = line.standing(&ticket, now, &self.cfg);
+                if standing != Standing::Expired {
+                    return Ok(Joined { ticket, standing, created: false });
+                }
+                Some(seq)
+            }
+            None => None,
+        };
+        // An ended place (not swept yet) is closed before the new one opens.
+        if let Some(old) = ended {
+            let why = match line.active.get(&old) {
+                Some((_, Active::Claimed { .. })) => EndReason::TimedOut,
+                _ => EndReason::NoShow,
+            };
+            end_entries(t, concert, &[old], why, now)?;
+        }
+        let seq = line.next_seq();
+        t.prepare_cached(
+            "INSERT INTO queue_entries (concert_id, seq, user_id, state, joined_at) VALUES (?1, ?2, ?3, 'WAITING', ?4)",
+        )
+        .and_then(|mut s| s.execute(params![concert.get(), seq as i64, user.get(), now.0]))
+        .map_err(db_err)?;
+        // Admit at once when this person is first in line and there is room: waiting for the
+        // next tick would only cost them a poll, and nobody is passed over.
+        let mut bucket = None;
+        if line.waiting.is_empty() {
+            let live = line.active.len() - usize::from(ended.is_some_and(|s| line.active.contains_key(&s)));
+            let free = self.cfg.max_active.saturating_sub(live as u64);
+            let rate = line.pace.unwrap_or(self.cfg.admission_rate);
+            // A bucket never used yet starts full (a second's worth, within the cap).
+            let elapsed = line.since_filled(now).unwrap_or(1.0);
+            let (n, carry) = admission_step(line.carry, rate, elapsed, free, 1);
+            if n == 1 {
+                bucket = Some(carry);
+            }
+        }
+        let admission = bucket.map(|_| {
+            let mut a = self.admission(&line, 1, now);
+            a.first = seq;
+            a.last = seq;
+            a
+        });
+        if let Some(a) = &admission {
+            admit(t, concert, a)?;
+        }
+        // Journal written: now memory. Nothing below can fail.
+        if let Some(old) = ended {
+            Self::remove_active(&mut line, &[old]);
+        }
+        line.waiting.push_back(user);
+        line.by_user.insert(user, seq);
+        if let (Some(a), Some(carry)) = (&admission, bucket) {
+            Self::apply_admission(&mut line, a);
+            line.carry = carry;
+            line.filled_at = Some(now);
+        }
+        let ticket = Ticket { concert, user, seq };
+        let standing = line.standing(&ticket, now, &self.cfg);
+        Ok(Joined { ticket, standing, created: true })
+    }
+
+    /// Runs on the writer: the first look after admission claims the slot.
+    fn claim(&self, t: &Connection, ticket: Ticket) -> Result<Standing> {
+        let now = self.now();
+        let Some(handle) = self.existing(ticket.concert) else { return Ok(Standing::Expired) };
+        let mut line = handle.write();
+        let until = match line.active.get(&ticket.seq) {
+            Some((u, Active::Admitted { claim_deadline, until }))
+                if *u == ticket.user && *claim_deadline > now && *until > now =>
+            {
+                *until
+            }
+            _ => return Ok(line.standing(&ticket, now, &self.cfg)),
+        };
+        t.prepare_cached("UPDATE queue_entries SET claimed_at = ?3 WHERE concert_id = ?1 AND seq = ?2")
+            .and_then(|mut s| s.execute(params![ticket.concert.get(), ticket.seq as i64, now.0]))
+            .map_err(db_err)?;
+        line.active.insert(ticket.seq, (ticket.user, Active::Claimed { until }));
+        Ok(Standing::Active { until })
+    }
+
+    /// Runs on the writer: ends an active ticket (after payment).
+    fn finish(&self, t: &Connection, ticket: Ticket) -> Result<()> {
+        let now = self.now();
+        let Some(handle) = self.existing(ticket.concert) else { return Ok(()) };
+        let mut line = handle.write();
+        if !matches!(line.active.get(&ticket.seq), Some((u, _)) if *u == ticket.user) {
+            return Ok(());
+        }
+        end_entries(t, ticket.concert, &[ticket.seq], EndReason::Paid, now)?;
+        Self::remove_active(&mut line, &[ticket.seq]);
+        Ok(())
+    }
+
+    /// Runs on the writer: one admission tick over every line. Every line's statements run
+    /// first and memory changes only after all of them succeeded, so a failure leaves memory
+    /// as the rolled-back journal has it.
+    fn tick(&self, t: &Connection, rate: f64) -> Result<TickReport> {
+        let now = self.now();
+        struct Plan {
+            line: SharedLine,
+            no_shows: Vec<u64>,
+            timed_out: Vec<u64>,
+            admitted: u64,
+            carry: f64,
+            elapsed: f64,
+            waiting: u64,
+            admission: Option<Admission>,
+        }
+        let lines: Vec<_> = self.lines.read().iter().map(|(c, l)| (*c, l.clone())).collect();
+        let mut plans = Vec::with_capacity(lines.len());
+        for (concert, handle) in lines {
+            let line = handle.read();
+            // 1. Drop no-shows and users whose time is up, so their slots go to the next people.
+            let mut no_shows = Vec::new();
+            let mut timed_out = Vec::new();
+            for (seq, (_, a)) in &line.active {
+                match a {
+                    Active::Admitted { claim_deadline, until } if *claim_deadline <= now || *until <= now => {
+                        no_shows.push(*seq)
+                    }
+                    Active::Claimed { until } if *until <= now => timed_out.push(*seq),
+                    _ => {}
+                }
+            }
+            end_entries(t, concert, &no_shows, EndReason::NoShow, now)?;
+            end_entries(t, concert, &timed_out, EndReason::TimedOut, now)?;
+            // 2. Admit from the front while there is room and allowance.
+            let ended = (no_shows.len() + timed_out.len()) as u64;
+            let live = line.active.len() as u64 - ended;
+            let free = self.cfg.max_active.saturating_sub(live);
+            // A bucket never used yet starts full; the measured pace starts from the next tick.
+            let since = line.since_filled(now);
+            let elapsed = since.unwrap_or(0.0);
+            let waiting = line.waiting.len() as u64;
+            let (admitted, carry) = admission_step(line.carry, rate, since.unwrap_or(1.0), free, waiting);
+            let admission = (admitted > 0).then(|| {
+                let mut a = self.admission(&line, admitted, now);
+                a.active_after -= ended;
+                a
+            });
+            if let Some(a) = &admission {
+                admit(t, concert, a)?;
+            }
+            drop(line);
+            plans.push(Plan { line: handle, no_shows, timed_out, admitted, carry, elapsed, waiting, admission });
+        }
+        // Every statement ran: now memory.
+        let mut report = TickReport::default();
+        for p in plans {
+            let mut line = p.line.write();
+            Self::remove_active(&mut line, &p.no_shows);
+            Self::remove_active(&mut line, &p.timed_out);
+            line.pace = Some(rate);
+            line.carry = p.carry;
+            line.filled_at = Some(now);
+            line.rate = smoothed_rate(line.rate, rate, p.admitted, p.elapsed, p.admitted == p.waiting);
+            if let Some(a) = &p.admission {
+                Self::apply_admission(&mut line, a);
+            }
+            report.no_shows += p.no_shows.len() as u64;
+            report.timed_out += p.timed_out.len() as u64;
+            report.admitted += p.admitted;
+        }
+        Ok(report)
+    }
+}
+
+#[async_trait]
+impl WaitingRoom for EmbeddedWaitingRoom {
+    async fn join(&self, concert: ConcertId, user: UserId, now: Millis) -> Result<Joined> {
+        // A live place is answered from memory: no write.
+        if let Some(handle) = self.rooms.existing(concert) {
+            let line = handle.read();
+            if let Some(&seq) = line.by_user.get(&user) {
+                let ticket = Ticket { concert, user, seq };
+                let standing = line.standing(&ticket, now, &self.rooms.cfg);
+                if standing != Standing::Expired {
+                    return Ok(Joined { ticket, standing, created: false });
+                }
+            }
+        }
+        let rooms = self.rooms.clone();
+        self.db.write(move |t| rooms.join(t, concert, user)).await
+    }
+
+    async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing> {
+        let Some(handle) = self.rooms.existing(ticket.concert) else { return Ok(Standing::Expired) };
+        {
+            let line = handle.read();
+            let s = line.standing(&ticket, now, &self.rooms.cfg);
+            let unclaimed = matches!(line.active.get(&ticket.seq), Some((_, Active::Admitted { .. })));
+            if !(unclaimed && matches!(s, Standing::Active { .. })) {
+                return Ok(s);
+            }
+        }
+        let rooms = self.rooms.clone();
+        self.db.write(move |t| rooms.claim(t, ticket)).await
+    }
+
+    async fn finish(&self, ticket: Ticket, _now: Millis) -> Result<()> {
+        let rooms = self.rooms.clone();
+        self.db.write(move |t| rooms.finish(t, ticket)).await
+    }
+
+    async fn tick(&self, _now: Millis, rate: f64) -> Result<TickReport> {
+        let rooms = self.rooms.clone();
+        self.db.write(move |t| rooms.tick(t, rate)).await
+    }
+
+    async fn stats(&self) -> Result<Vec<RoomStats>> {
+        let lines = self.rooms.lines.read();
+        let cfg = &self.rooms.cfg;
+        Ok(lines
+            .iter()
+            .map(|(c, l)| {
+                let line = l.read();
+                let waiting = line.waiting.len() as u64;
+                RoomStats {
+                    concert: c.get(),
+                    waiting,
+                    active: line.active.len() as u64,
+                    max_active: cfg.max_active,
+                    rate_per_sec: line.rate.unwrap_or(0.0),
+                    eta_last_seconds: eta_seconds(waiting, line.rate.unwrap_or(cfg.admission_rate)),
+                }
+            })
+            .collect())
+    }
+}

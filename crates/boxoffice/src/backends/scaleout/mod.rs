@@ -1,0 +1,10 @@
+//! The scale-out mode: PostgreSQL as the system of record and Redis as the waiting room, shared
+//! by any number of stateless instances.
+
+mod audit;
+mod seed;
+mod store;
+mod waiting_room;
+
+pub use store::PgStore;
+pub use waiting_room::RedisQueue;
