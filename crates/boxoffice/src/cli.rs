@@ -150,6 +150,27 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "BOXOFFICE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Most open client connections; past it a new connection is answered 503 with Retry-After
+    /// and closed. Each open connection costs a few KiB (docs/performance.md).
+    #[arg(long, env = "BOXOFFICE_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// A connection must send a request's headers within this long of the server waiting for
+    /// them; this is also how long an idle keep-alive connection is kept.
+    #[arg(long, env = "BOXOFFICE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_read_timeout: Duration,
+    /// Longest time to receive a request's body and answer it (408 past it). Live event streams
+    /// are bounded only until their first byte.
+    #[arg(long, env = "BOXOFFICE_REQUEST_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes; 431 past it.
+    #[arg(long, env = "BOXOFFICE_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+    /// Most headers in one request; 431 past it.
+    #[arg(long, env = "BOXOFFICE_MAX_HEADERS", default_value_t = 64)]
+    pub max_headers: usize,
+    /// On SIGTERM, how long requests in flight may take to finish before the process exits.
+    #[arg(long, env = "BOXOFFICE_DRAIN_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub drain_timeout: Duration,
 }
 
 impl ServeArgs {

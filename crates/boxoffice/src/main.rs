@@ -1,6 +1,6 @@
+use boxoffice::backends::open_store;
 use boxoffice::cli::{Cli, Command, ServeArgs};
 use boxoffice::domain::Millis;
-use boxoffice::backends::open_store;
 use boxoffice::server::Server;
 use boxoffice::store::SeedSpec;
 use clap::Parser;

@@ -4,10 +4,10 @@
 use crate::app::admission::{AdaptiveConfig, AdmissionControl};
 use crate::app::rate_limit::RateLimit;
 use crate::app::{App, BookingConfig};
+use crate::backends::open_backends;
 use crate::cli::{AdmissionControlMode, ServeArgs};
 use crate::domain::queue_policy::AdmissionSlo;
 use crate::domain::Millis;
-use crate::backends::open_backends;
 use crate::queue::token::TokenSigner;
 use crate::queue::QueueConfig;
 use crate::store::instrumented::Instrumented;
@@ -91,6 +91,8 @@ impl Server {
         if args.max_active == 0 {
             bail!("--max-active must be at least 1");
         }
+        // The recorder first: metric handles made before it exists (the writer thread's) are no-ops.
+        let metrics = crate::telemetry::metrics_handle();
         let secret = token_secret(&args)?;
         let backends = open_backends(&args.store, &args.redis, queue_cfg).await?;
         if args.demo && backends.store.is_empty().await.map_err(anyhow::Error::msg)? {
@@ -117,18 +119,24 @@ impl Server {
         let app =
             Arc::new(App::new(store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking, admission));
         app.warm_up().await.map_err(anyhow::Error::msg)?;
-        let router = crate::http::router(app.clone(), crate::telemetry::metrics_handle(), args.web_dir.clone());
+        let router = crate::http::router(app.clone(), metrics, args.web_dir.clone(), args.request_timeout);
+        let limits = crate::http::serve::ConnectionLimits {
+            max_connections: args.max_connections.max(1),
+            header_read_timeout: args.header_read_timeout,
+            max_header_bytes: args.max_header_bytes.max(1024),
+            max_headers: args.max_headers.max(8),
+            drain_timeout: args.drain_timeout,
+        };
 
         let listener = listen(args.bind).with_context(|| format!("binding {}", args.bind))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-        });
+        let stopping = app.clone();
+        let http = tokio::spawn(crate::http::serve::serve(listener, router, limits, async move {
+            let _ = rx.await;
+            // Live streams end now, so that draining waits only for ordinary requests.
+            stopping.stop_streams();
+        }));
         let jobs = vec![
             crate::jobs::spawn_admission(app.clone(), args.admission_tick),
             crate::jobs::spawn_hold_sweeper(store, args.sweep_interval),

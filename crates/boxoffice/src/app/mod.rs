@@ -43,6 +43,8 @@ pub struct App {
     join_limiter: rate_limit::RateLimiter,
     /// Bumped after every admission tick that changed a line, so live subscribers re-read.
     queue_changed: tokio::sync::watch::Sender<u64>,
+    /// True until the server stops; event streams end when it turns false.
+    streams_open: tokio::sync::watch::Sender<bool>,
     /// The admission rate: fixed, or adapted to the booking endpoints' health.
     pub admission: admission::AdmissionControl,
 }
@@ -71,6 +73,7 @@ impl App {
             seats: SeatMaps::new(cfg.seat_snapshot_max_age),
             join_limiter: rate_limit::RateLimiter::new(cfg.join_limit),
             queue_changed: tokio::sync::watch::channel(0).0,
+            streams_open: tokio::sync::watch::channel(true).0,
             admission,
         }
     }
@@ -95,6 +98,16 @@ impl App {
     /// claim window, so an admission is always heard in time to claim the slot.
     pub fn live_update_cap(&self) -> Duration {
         (self.cfg.claim_window / 4).max(Duration::from_millis(50))
+    }
+
+    /// Ends every live event stream (the server is stopping).
+    pub fn stop_streams(&self) {
+        self.streams_open.send_replace(false);
+    }
+
+    /// A receiver that turns false when live streams must end.
+    pub fn streams_open(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.streams_open.subscribe()
     }
 
     /// A receiver that changes whenever a line may have moved.

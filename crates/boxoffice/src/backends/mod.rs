@@ -113,4 +113,3 @@ pub async fn audit(args: &StoreArgs, redis: &RedisArgs) -> anyhow::Result<AuditR
     }
     Ok(report)
 }
-

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     /// The hold ran out.
     Gone,
     PayloadTooLarge,
+    /// The client did not send the request (e.g. its body) in time.
+    RequestTimeout,
     /// Well-formed but not an acceptable value.
     Invalid,
     TooManyRequests,

@@ -5,6 +5,7 @@ pub mod openapi;
 pub mod problem;
 mod request_metrics;
 pub mod routes;
+pub mod serve;
 pub mod web;
 
 use crate::app::App;
@@ -51,7 +52,12 @@ impl std::ops::Deref for AppState {
     }
 }
 
-pub fn router(app: Arc<App>, metrics: PrometheusHandle, web_dir: Option<std::path::PathBuf>) -> Router {
+pub fn router(
+    app: Arc<App>,
+    metrics: PrometheusHandle,
+    web_dir: Option<std::path::PathBuf>,
+    request_timeout: std::time::Duration,
+) -> Router {
     let state = AppState(Arc::new(Shared {
         app,
         metrics,
@@ -91,6 +97,7 @@ pub fn router(app: Arc<App>, metrics: PrometheusHandle, web_dir: Option<std::pat
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, request_metrics::FastRequestId))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
@@ -125,6 +132,27 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// Bounds reading the request body and producing the answer (a stream's body, once started,
+/// is not bounded here): a client that trickles its body in is cut off with 408.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            metrics::counter!("boxoffice_http_request_timeouts_total").increment(1);
+            ApiError(Error::new(
+                ErrorKind::RequestTimeout,
+                "REQUEST_TIMEOUT",
+                format!("the request was not received and answered within {limit:?}"),
+            ))
+            .into_response()
+        }
+    }
 }
 
 /// The endpoints an admitted person uses: their health decides adaptive admission.

@@ -23,6 +23,16 @@ pub enum Standing {
     Expired,
 }
 
+impl Standing {
+    /// The place in line, while waiting.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            Standing::Waiting { position, .. } => Some(*position),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Joined {
     pub ticket: Ticket,

@@ -2,13 +2,13 @@
 
 use super::db::{db_err, Db, DbOptions};
 use super::{audit, seed};
-use crate::store::{
-    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
-    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
-};
 use crate::domain::booking::{self, Reservation, ReservationStatus};
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
+};
+use crate::store::{
+    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
+    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};

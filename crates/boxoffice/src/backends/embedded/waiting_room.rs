@@ -26,8 +26,13 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy)]
 enum Active {
     /// Admitted but not seen since: must show up before `claim_deadline`.
-    Admitted { claim_deadline: Millis, until: Millis },
-    Claimed { until: Millis },
+    Admitted {
+        claim_deadline: Millis,
+        until: Millis,
+    },
+    Claimed {
+        until: Millis,
+    },
 }
 
 #[derive(Default)]
@@ -523,5 +528,95 @@ impl WaitingRoom for EmbeddedWaitingRoom {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::embedded::db::DbOptions;
+    use std::time::Duration;
+
+    fn cfg() -> QueueConfig {
+        QueueConfig {
+            max_active: 1,
+            admission_rate: 1000.0,
+            claim_window: Duration::from_secs(30),
+            active_ttl: Duration::from_secs(600),
+        }
+    }
+
+    fn id(n: i64) -> (ConcertId, UserId) {
+        (ConcertId::from_trusted(1), UserId::from_trusted(n))
+    }
+
+    /// Joins that share a batch whose commit fails are all refused, memory forgets them, and the
+    /// next join takes the place right after the last one committed: no hole, no reuse.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn joins_of_a_failed_batch_leave_no_hole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&dir.path().join("q.db"), DbOptions::default()).unwrap());
+        // A write that fails only at COMMIT (a deferred foreign key), to sink a whole batch.
+        db.write(|c| {
+            c.execute_batch("CREATE TABLE bomb (u INTEGER REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED)")
+                .map_err(db_err)
+        })
+        .await
+        .unwrap();
+        let room = Arc::new(EmbeddedWaitingRoom::open(cfg(), db.clone()).await.unwrap());
+        let now = Millis::now();
+        let (c, u1) = id(1);
+        assert!(matches!(room.join(c, u1, now).await.unwrap().standing, Standing::Active { .. }));
+        let second = room.join(c, id(2).1, now).await.unwrap();
+        assert_eq!((second.ticket.seq, second.standing.position()), (2, Some(1)));
+
+        // Hold the writer, queue three joins and the bomb behind it, then let them run as one batch.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (running, is_running) = tokio::sync::oneshot::channel::<()>();
+        let blocker = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(move |_| {
+                    let _ = running.send(());
+                    let _ = wait.recv();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        is_running.await.unwrap();
+        let mut doomed = Vec::new();
+        for u in [3, 4] {
+            let room = room.clone();
+            doomed.push(tokio::spawn(async move { room.join(c, id(u).1, now).await }));
+        }
+        let bomb = tokio::spawn({
+            let db = db.clone();
+            async move { db.write(|c| c.execute("INSERT INTO bomb (u) VALUES (999999)", []).map_err(db_err)).await }
+        });
+        let room5 = room.clone();
+        doomed.push(tokio::spawn(async move { room5.join(c, id(5).1, now).await }));
+        while db.pool_stats().in_use < 5 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert!(bomb.await.unwrap().is_err());
+        for j in doomed {
+            assert!(j.await.unwrap().is_err(), "a join whose batch did not commit is not answered as joined");
+        }
+        // Memory was reloaded from the journal: the line is exactly what was committed.
+        let stats = room.stats().await.unwrap();
+        assert_eq!((stats[0].waiting, stats[0].active), (1, 1));
+        let next = room.join(c, id(6).1, now).await.unwrap();
+        assert_eq!(
+            (next.ticket.seq, next.standing.position()),
+            (3, Some(2)),
+            "the next place follows the last committed"
+        );
+        // And a restart agrees with memory.
+        let reopened = EmbeddedWaitingRoom::open(cfg(), db.clone()).await.unwrap();
+        let again = reopened.join(c, id(6).1, now).await.unwrap();
+        assert_eq!((again.ticket.seq, again.created), (3, false));
     }
 }

@@ -4,13 +4,13 @@
 //! concurrent payments, holds, charges and the sweeper cannot deadlock each other.
 
 use super::{audit, seed};
-use crate::store::{
-    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
-    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
-};
 use crate::domain::booking::{self, Reservation, ReservationStatus};
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
+};
+use crate::store::{
+    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
+    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};

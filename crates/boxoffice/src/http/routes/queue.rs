@@ -158,6 +158,7 @@ pub async fn events(
     struct Feed {
         app: std::sync::Arc<crate::app::App>,
         changes: tokio::sync::watch::Receiver<u64>,
+        open: tokio::sync::watch::Receiver<bool>,
         last: Option<String>,
         next: Option<Standing>,
         ended: bool,
@@ -168,6 +169,7 @@ pub async fn events(
     let init = Feed {
         app: s.app.clone(),
         changes,
+        open: s.app.streams_open(),
         last: None,
         next: Some(first),
         ended: false,
@@ -175,7 +177,7 @@ pub async fn events(
         _sub: Subscriber::new(),
     };
     let stream = futures::stream::unfold(init, move |mut st| async move {
-        if st.ended {
+        if st.ended || !*st.open.borrow() {
             return None;
         }
         loop {
@@ -199,9 +201,17 @@ pub async fn events(
             // Then wake on the next admission tick that moved a line, or after a while regardless
             // (another instance may have moved it, and the ETA drifts). Each subscriber costs a
             // timer and a few hundred bytes while it waits; nothing is polled.
-            tokio::time::sleep_until(st.quiet_until).await;
             let fallback = SSE_FALLBACK_WAKE.min(st.app.live_update_cap());
-            let _ = tokio::time::timeout(fallback, st.changes.changed()).await;
+            let stopping = async {
+                let _ = st.open.wait_for(|open| !open).await;
+            };
+            tokio::select! {
+                () = stopping => return None,
+                () = async {
+                    tokio::time::sleep_until(st.quiet_until).await;
+                    let _ = tokio::time::timeout(fallback, st.changes.changed()).await;
+                } => {}
+            }
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response())
