@@ -119,3 +119,6 @@ fn healthcheck(args: &boxoffice::cli::HealthcheckArgs) -> ExitCode {
         }
     }
 }
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
