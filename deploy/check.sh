@@ -14,8 +14,12 @@
 #     anchor is a heading of docs/incident-response.md
 #   the dashboard is valid JSON, every query parses as PromQL (promtool), panel ids are unique,
 #     and every panel uses the provisioned datasource uid
-#   docker compose -f deploy/compose.yaml config -q (also with --profile load)
-#   bash -n on the shell scripts; nginx -t on deploy/nginx/nginx.conf when nginx is installed
+#   docker compose -f deploy/compose.yaml config -q (also with --profile load, and with the
+#     offline override deploy/compose.offline.yaml)
+#   the offline variants deploy/offline/nginx.conf and prometheus.yml are what
+#     deploy/offline/render-configs.sh makes of the originals; promtool check config on the latter
+#   bash -n on the shell scripts (deploy/*.sh, deploy/offline/**/*.sh); smoke-load.py parses;
+#   nginx -t on deploy/nginx/nginx.conf and deploy/offline/nginx.conf when nginx is installed
 #
 # Installs what is missing: promtool with `apt-get install -y prometheus`; the compose plugin with
 # `apt-get install -y docker-compose-plugin` where Docker's apt repository is configured, else from
@@ -305,6 +309,23 @@ check_nginx() {
   nginx -t -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g "pid $WORK/nginx/nginx.pid;"
 }
 
+check_nginx_offline() {
+  if ! command -v nginx >/dev/null; then
+    echo "nginx not installed: skipped"
+    return 0
+  fi
+  mkdir -p "$WORK/nginx-offline/logs"
+  nginx -t -p "$WORK/nginx-offline" -c "$ROOT/$DEPLOY/offline/nginx.conf" -g "pid $WORK/nginx-offline/nginx.pid;"
+}
+
+# The offline Prometheus config beside the rules, as compose.offline.yaml mounts them.
+check_prometheus_offline() {
+  mkdir -p "$WORK/prometheus-offline"
+  cp "$DEPLOY/offline/prometheus.yml" "$WORK/prometheus-offline/prometheus.yml"
+  ln -sfn "$ROOT/$RULES_DIR" "$WORK/prometheus-offline/rules"
+  promtool check config "$WORK/prometheus-offline/prometheus.yml"
+}
+
 metrics_listed() {
   local n
   n=$(list_metrics | wc -l) || return 1
@@ -314,7 +335,8 @@ metrics_listed() {
 
 shell_syntax() {
   local f
-  for f in "$DEPLOY"/*.sh; do bash -n "$f" || return 1; done
+  for f in "$DEPLOY"/*.sh "$DEPLOY"/offline/*.sh "$DEPLOY"/offline/images/*/*.sh; do bash -n "$f" || return 1; done
+  python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$DEPLOY/offline/smoke-load.py"
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -323,6 +345,7 @@ if ensure_promtool; then
   step "promtool check rules $RULES_DIR/*.yml" promtool check rules "$RULES_DIR"/*.yml
   step "promtool test rules $TESTS_DIR/*.yml" promtool test rules "$TESTS_DIR"/*.yml
   step "dashboard queries parse as PromQL" check_dashboard_queries
+  step "promtool check config $DEPLOY/offline/prometheus.yml (with the rules)" check_prometheus_offline
 else
   step "promtool available (apt-get install -y prometheus)" false
 fi
@@ -333,11 +356,15 @@ step "dashboard and rules name boxoffice_* metrics (--list-metrics)" metrics_lis
 if ensure_compose; then
   step "${COMPOSE[*]} -f $DEPLOY/compose.yaml config -q" "${COMPOSE[@]}" -f "$DEPLOY/compose.yaml" config -q
   step "${COMPOSE[*]} -f $DEPLOY/compose.yaml --profile load config -q" "${COMPOSE[@]}" -f "$DEPLOY/compose.yaml" --profile load config -q
+  step "${COMPOSE[*]} -f $DEPLOY/compose.yaml -f $DEPLOY/compose.offline.yaml config -q" \
+    "${COMPOSE[@]}" -f "$DEPLOY/compose.yaml" -f "$DEPLOY/compose.offline.yaml" config -q
 else
   step "docker compose v2 available" false
 fi
-step "bash -n $DEPLOY/*.sh" shell_syntax
+step "offline configs are current (deploy/offline/render-configs.sh --check)" "$DEPLOY/offline/render-configs.sh" --check
+step "bash -n $DEPLOY/*.sh $DEPLOY/offline/*.sh; smoke-load.py parses" shell_syntax
 step "nginx -t $DEPLOY/nginx/nginx.conf" check_nginx
+step "nginx -t $DEPLOY/offline/nginx.conf" check_nginx_offline
 
 echo
 if [[ $FAILED -gt 0 ]]; then
