@@ -32,6 +32,31 @@ pub enum Command {
     Audit(AuditArgs),
     /// Exit 0 when the server answers ready, 1 otherwise (for container health checks).
     Healthcheck(HealthcheckArgs),
+    /// Copy the embedded store to a file while the server keeps serving (a consistent snapshot).
+    Backup(BackupArgs),
+    /// Put a backup in place as the embedded store of --data-dir (the server must be stopped).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new backup file; an existing file is never overwritten.
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A file made by `boxoffice backup`.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Replace a store that is already there.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]

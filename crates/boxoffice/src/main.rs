@@ -19,6 +19,8 @@ async fn main() -> ExitCode {
         Some(Command::Seed(args)) => seed(args).await,
         Some(Command::Audit(args)) => audit(args).await,
         Some(Command::Healthcheck(args)) => Ok(healthcheck(&args)),
+        Some(Command::Backup(args)) => backup(args),
+        Some(Command::Restore(args)) => restore(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -89,6 +91,32 @@ async fn audit(args: boxoffice::cli::AuditArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{json}");
     Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn embedded_path(store: &boxoffice::cli::StoreArgs, what: &str) -> anyhow::Result<std::path::PathBuf> {
+    boxoffice::backends::embedded_db_path(store)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{what} copies the embedded (SQLite) store; for PostgreSQL use its own tools (pg_dump, pg_basebackup), see docs/architecture.md"
+        )
+    })
+}
+
+fn backup(args: boxoffice::cli::BackupArgs) -> anyhow::Result<ExitCode> {
+    let db = embedded_path(&args.store, "backup")?;
+    let copied = boxoffice::backends::embedded::backup::backup(&db, &args.to).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&copied)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restore(args: boxoffice::cli::RestoreArgs) -> anyhow::Result<ExitCode> {
+    use boxoffice::backends::embedded::backup;
+    let db = embedded_path(&args.store, "restore")?;
+    let dir = db.parent().map(|p| p.to_owned()).unwrap_or_default();
+    let _lock = backup::DataDirLock::acquire(&dir).map_err(anyhow::Error::msg)?;
+    let copied = backup::restore(&args.from, &db, args.force).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&copied)?);
+    eprintln!("restored; run `boxoffice audit` on it, and keep the data directory's token.secret with it");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A plain HTTP/1.0 GET, so the runtime image needs no curl.

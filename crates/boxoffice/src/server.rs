@@ -71,6 +71,8 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// Held while serving the embedded store, so no second server or restore can use it.
+    lock: Option<crate::backends::embedded::backup::DataDirLock>,
     pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     http: JoinHandle<std::io::Result<()>>,
@@ -93,6 +95,13 @@ impl Server {
         }
         // The recorder first: metric handles made before it exists (the writer thread's) are no-ops.
         let metrics = crate::telemetry::metrics_handle();
+        let lock = match crate::backends::embedded_db_path(&args.store)? {
+            Some(db) => {
+                let dir = db.parent().map(Path::to_owned).unwrap_or_default();
+                Some(crate::backends::embedded::backup::DataDirLock::acquire(&dir).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        };
         let secret = token_secret(&args)?;
         let backends = open_backends(&args.store, &args.redis, queue_cfg).await?;
         if args.demo && backends.store.is_empty().await.map_err(anyhow::Error::msg)? {
@@ -143,7 +152,7 @@ impl Server {
             crate::jobs::spawn_dependency_probe(app.clone()),
         ];
         tracing::info!(%addr, "boxoffice is listening");
-        Ok(Server { addr, app, shutdown: Some(tx), http, jobs })
+        Ok(Server { addr, lock, app, shutdown: Some(tx), http, jobs })
     }
 
     /// Stops taking connections, lets requests in flight finish, then stops the jobs.
@@ -155,6 +164,7 @@ impl Server {
         for j in &self.jobs {
             j.abort();
         }
+        self.lock.take();
     }
 }
 

@@ -57,6 +57,14 @@ async fn open_postgres(url: &str, args: &StoreArgs) -> anyhow::Result<Arc<PgStor
     Ok(Arc::new(PgStore::connect(url, pool, args.db_timeout).await.map_err(|e| anyhow::anyhow!("PostgreSQL: {e}"))?))
 }
 
+/// The embedded store's file, when the URLs pick the embedded mode.
+pub fn embedded_db_path(args: &StoreArgs) -> anyhow::Result<Option<PathBuf>> {
+    Ok(match store_url(args)? {
+        StoreUrl::Sqlite(path) => Some(path),
+        StoreUrl::Postgres(_) => None,
+    })
+}
+
 /// The store alone, for `migrate`, `seed` and `audit`. Opening applies pending migrations.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match store_url(args)? {

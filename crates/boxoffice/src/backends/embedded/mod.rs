@@ -2,6 +2,7 @@
 //! room and its journal share one writer thread that commits in groups (`db.rs`).
 
 mod audit;
+pub mod backup;
 pub mod db;
 mod migrate;
 mod seed;
