@@ -1,5 +1,6 @@
 use boxoffice::backends::open_store;
 use boxoffice::cli::{Cli, Command, ServeArgs};
+use boxoffice::domain::Code;
 use boxoffice::domain::Millis;
 use boxoffice::server::Server;
 use boxoffice::store::SeedSpec;
@@ -75,7 +76,7 @@ async fn seed(args: boxoffice::cli::SeedArgs) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) if e.code == "STORE_NOT_EMPTY" => {
+        Err(e) if e.code == Code::StoreNotEmpty => {
             eprintln!("refused: {}", e.detail);
             Ok(ExitCode::from(3))
         }

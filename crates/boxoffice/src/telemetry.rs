@@ -1,5 +1,6 @@
 //! Logs (tracing) and the Prometheus recorder.
 
+use crate::domain::Code;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -86,8 +87,8 @@ fn register_metrics() {
     for reason in ["no_show", "timed_out"] {
         metrics::counter!("boxoffice_queue_dropped_total", "reason" => reason).increment(0);
     }
-    for code in ["INTERNAL", "DEPENDENCY_UNAVAILABLE", "SEAT_UNAVAILABLE"] {
-        metrics::counter!("boxoffice_errors_total", "code" => code).increment(0);
+    for code in [Code::Internal, Code::DependencyUnavailable, Code::SeatUnavailable] {
+        metrics::counter!("boxoffice_errors_total", "code" => code.as_str()).increment(0);
     }
     for op in ["hold", "pay", "move_points"] {
         metrics::counter!("boxoffice_db_errors_total", "op" => op).increment(0);

@@ -106,7 +106,8 @@ async fn client(base: String, users: Vec<i64>, acks: Arc<Mutex<Vec<Ack>>>, tried
         // A unique amount per user, so that an amount applied twice would show.
         let amount = 1_000_000 + u;
         let Ok(r) =
-            post(format!("/api/v1/users/{u}/points/charge"), None, Some(format!("c-{u}")), json!({"amount": amount})).await
+            post(format!("/api/v1/users/{u}/points/charge"), None, Some(format!("c-{u}")), json!({"amount": amount}))
+                .await
         else {
             return;
         };
@@ -116,9 +117,13 @@ async fn client(base: String, users: Vec<i64>, acks: Arc<Mutex<Vec<Ack>>>, tried
             continue;
         }
         let (schedule, seat) = (1 + (u - 1) / SEATS_PER_DATE, 1 + (u - 1) % SEATS_PER_DATE);
-        let Ok(r) =
-            post("/api/v1/reservations".into(), Some(token.clone()), None, json!({"scheduleId": schedule, "seatNo": seat}))
-                .await
+        let Ok(r) = post(
+            "/api/v1/reservations".into(),
+            Some(token.clone()),
+            None,
+            json!({"scheduleId": schedule, "seatNo": seat}),
+        )
+        .await
         else {
             return;
         };
@@ -166,7 +171,11 @@ async fn verify(base: &str, dir: &std::path::Path, acks: &[Ack], tried: &[i64]) 
     for a in acks {
         match a {
             Ack::Charge { user, amount } => {
-                assert_eq!(charges.get(user).map(Vec::as_slice), Some(&[*amount][..]), "acknowledged charge of user {user} lost")
+                assert_eq!(
+                    charges.get(user).map(Vec::as_slice),
+                    Some(&[*amount][..]),
+                    "acknowledged charge of user {user} lost"
+                )
             }
             Ack::Payment { user, payment, amount } => assert_eq!(
                 uses.get(user).map(Vec::as_slice),
@@ -263,9 +272,15 @@ async fn a_backup_taken_while_serving_restores_and_audits_clean() {
     }
     let before = acks.lock().await.clone();
     let file = dir.path().join("backups").join("during.db");
-    let backup = Command::new(bin()).args(["backup", "--data-dir"]).arg(dir.path()).arg("--to").arg(&file).output().unwrap();
+    let backup =
+        Command::new(bin()).args(["backup", "--data-dir"]).arg(dir.path()).arg("--to").arg(&file).output().unwrap();
     assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
-    let busy = Command::new(bin()).args(["restore", "--force", "--data-dir"]).arg(dir.path()).arg("--from").arg(&file).output();
+    let busy = Command::new(bin())
+        .args(["restore", "--force", "--data-dir"])
+        .arg(dir.path())
+        .arg("--from")
+        .arg(&file)
+        .output();
     assert!(!busy.unwrap().status.success(), "a restore under a running server is refused");
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -274,8 +289,13 @@ async fn a_backup_taken_while_serving_restores_and_audits_clean() {
     }
 
     let fresh = tempfile::tempdir().unwrap();
-    let restored =
-        Command::new(bin()).args(["restore", "--data-dir"]).arg(fresh.path()).arg("--from").arg(&file).output().unwrap();
+    let restored = Command::new(bin())
+        .args(["restore", "--data-dir"])
+        .arg(fresh.path())
+        .arg("--from")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(restored.status.success(), "{}", String::from_utf8_lossy(&restored.stderr));
     let audit = Command::new(bin()).args(["audit", "--data-dir"]).arg(fresh.path()).output().unwrap();
     assert!(audit.status.success(), "the restored store fails the audit: {}", String::from_utf8_lossy(&audit.stdout));

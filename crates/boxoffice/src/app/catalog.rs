@@ -1,6 +1,7 @@
 //! Concerts and their dates change only when someone seeds, so they are cached and reloaded at
 //! most every few seconds (or at once when an unknown id is asked for).
 
+use crate::domain::error::Code;
 use crate::domain::{ConcertId, Error, Result, ScheduleId};
 use crate::store::{Concert, Schedule, Store};
 use parking_lot::RwLock;
@@ -62,12 +63,12 @@ impl CatalogCache {
     pub async fn concert(&self, store: &dyn Store, id: ConcertId) -> Result<Concert> {
         self.find(store, |c| c.concerts.iter().find(|x| x.id == id).cloned())
             .await?
-            .ok_or_else(|| Error::not_found("CONCERT_NOT_FOUND", format!("no concert {id}")))
+            .ok_or_else(|| Error::new(Code::ConcertNotFound, format!("no concert {id}")))
     }
 
     pub async fn schedule(&self, store: &dyn Store, id: ScheduleId) -> Result<Schedule> {
         self.find(store, |c| c.schedules.get(&id).cloned())
             .await?
-            .ok_or_else(|| Error::not_found("SCHEDULE_NOT_FOUND", format!("no schedule {id}")))
+            .ok_or_else(|| Error::new(Code::ScheduleNotFound, format!("no schedule {id}")))
     }
 }

@@ -8,6 +8,7 @@ pub mod rate_limit;
 pub mod seat_map;
 
 use crate::domain::booking::{self, Reservation};
+use crate::domain::error::Code;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
@@ -122,7 +123,7 @@ impl App {
         if let Err(wait) = self.join_limiter.check(user, std::time::Instant::now()) {
             metrics::counter!("boxoffice_rate_limited_total", "action" => "join").increment(1);
             return Err(Error::too_many_requests(
-                "JOIN_RATE_LIMITED",
+                Code::JoinRateLimited,
                 format!("user {user} asked for tokens too often; your place is kept, try again later"),
                 wait,
             ));
@@ -162,8 +163,8 @@ impl App {
         if ticket.concert == concert {
             Ok(())
         } else {
-            Err(Error::unauthorized(
-                "TOKEN_WRONG_CONCERT",
+            Err(Error::new(
+                Code::TokenWrongConcert,
                 format!("this token is for concert {}, not {concert}", ticket.concert),
             ))
         }
@@ -202,10 +203,7 @@ impl App {
         let s = self.catalog.schedule(&*self.store, schedule).await?;
         Self::check_concert(&ticket, s.concert)?;
         if seat_no.get() > s.seat_count {
-            return Err(Error::not_found(
-                "SEAT_NOT_FOUND",
-                format!("schedule {schedule} has seats 1 to {}", s.seat_count),
-            ));
+            return Err(Error::new(Code::SeatNotFound, format!("schedule {schedule} has seats 1 to {}", s.seat_count)));
         }
         self.require_active(ticket).await?;
         let now = Millis::now();
@@ -222,7 +220,7 @@ impl App {
                 Ok(r)
             }
             Err(e) => {
-                if e.code == "SEAT_UNAVAILABLE" {
+                if e.code == Code::SeatUnavailable {
                     // Someone else (maybe another instance) took it: our snapshot may be behind.
                     self.seats.invalidate(schedule);
                 }
@@ -247,7 +245,7 @@ impl App {
     pub async fn pay(&self, ticket: Ticket, reservation: ReservationId, key: IdempotencyKey) -> Result<Receipt> {
         if let Err(e) = self.require_active(ticket).await {
             // The token may have ended because this very payment went through: answer the replay.
-            if e.code == "TOKEN_EXPIRED" {
+            if e.code == Code::TokenExpired {
                 if let Some(receipt) = self.store.payment_replay(ticket.user, &key).await? {
                     booking::check_replay(&receipt.reservation_id.to_string(), &reservation.to_string())?;
                     return Ok(receipt);

@@ -1,6 +1,7 @@
 //! Booking rules: who may pay for which reservation, and how balances move. Stores load rows
 //! inside their transaction and ask these functions what is allowed.
 
+use super::error::Code;
 use super::{Error, Millis, PaymentId, Points, ReservationId, ScheduleId, SeatNo, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -69,33 +70,28 @@ impl Reservation {
         match self.effective_status(now) {
             ReservationStatus::Held => Ok(()),
             ReservationStatus::Confirmed => {
-                Err(Error::conflict("ALREADY_PAID", format!("reservation {} is already paid", self.id)))
+                Err(Error::new(Code::AlreadyPaid, format!("reservation {} is already paid", self.id)))
             }
-            ReservationStatus::Expired => Err(Error::new(
-                super::error::ErrorKind::Gone,
-                "HOLD_EXPIRED",
-                format!("the hold of reservation {} has expired", self.id),
-            )),
+            ReservationStatus::Expired => {
+                Err(Error::new(Code::HoldExpired, format!("the hold of reservation {} has expired", self.id)))
+            }
         }
     }
 }
 
 pub fn reservation_not_found(id: ReservationId) -> Error {
-    Error::not_found("RESERVATION_NOT_FOUND", format!("no reservation {id}"))
+    Error::new(Code::ReservationNotFound, format!("no reservation {id}"))
 }
 
 pub fn user_not_found(id: UserId) -> Error {
-    Error::not_found("USER_NOT_FOUND", format!("no user {id}"))
+    Error::new(Code::UserNotFound, format!("no user {id}"))
 }
 
 /// The balance after adding `amount`, or why not.
 pub fn credit(balance: Points, amount: Points) -> Result<Points, Error> {
     let after = balance.get() + amount.get(); // both bounded far below i64::MAX
     if after > Points::MAX_BALANCE {
-        return Err(Error::conflict(
-            "BALANCE_LIMIT",
-            format!("a balance may not exceed {} points", Points::MAX_BALANCE),
-        ));
+        return Err(Error::new(Code::BalanceLimit, format!("a balance may not exceed {} points", Points::MAX_BALANCE)));
     }
     Ok(Points::from_trusted(after))
 }
@@ -103,8 +99,8 @@ pub fn credit(balance: Points, amount: Points) -> Result<Points, Error> {
 /// The balance after taking `amount`, or why not.
 pub fn debit(balance: Points, amount: Points) -> Result<Points, Error> {
     if balance.get() < amount.get() {
-        return Err(Error::conflict(
-            "INSUFFICIENT_POINTS",
+        return Err(Error::new(
+            Code::InsufficientPoints,
             format!("balance {} is less than {}", balance.get(), amount.get()),
         ));
     }
@@ -117,7 +113,7 @@ pub fn check_replay(stored_request: &str, request: &str) -> Result<(), Error> {
     if stored_request == request {
         Ok(())
     } else {
-        Err(Error::conflict("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was already used for a different request"))
+        Err(Error::new(Code::IdempotencyKeyReused, "this Idempotency-Key was already used for a different request"))
     }
 }
 
@@ -148,24 +144,24 @@ mod tests {
     fn only_the_owner_pays_a_live_hold() {
         let r = held(1, 1_000);
         assert!(r.check_payable(UserId::from_trusted(1), Millis(999)).is_ok());
-        assert_eq!(r.check_payable(UserId::from_trusted(2), Millis(0)).unwrap_err().code, "RESERVATION_NOT_FOUND");
-        assert_eq!(r.check_payable(UserId::from_trusted(1), Millis(1_000)).unwrap_err().code, "HOLD_EXPIRED");
+        assert_eq!(r.check_payable(UserId::from_trusted(2), Millis(0)).unwrap_err().code, Code::ReservationNotFound);
+        assert_eq!(r.check_payable(UserId::from_trusted(1), Millis(1_000)).unwrap_err().code, Code::HoldExpired);
         let paid = Reservation { status: ReservationStatus::Confirmed, ..r };
-        assert_eq!(paid.check_payable(UserId::from_trusted(1), Millis(0)).unwrap_err().code, "ALREADY_PAID");
+        assert_eq!(paid.check_payable(UserId::from_trusted(1), Millis(0)).unwrap_err().code, Code::AlreadyPaid);
     }
 
     #[test]
     fn balances_never_go_negative_or_past_the_limit() {
         let p = Points::from_trusted;
         assert_eq!(debit(p(100), p(100)).unwrap(), p(0));
-        assert_eq!(debit(p(99), p(100)).unwrap_err().code, "INSUFFICIENT_POINTS");
-        assert_eq!(credit(p(Points::MAX_BALANCE), p(1)).unwrap_err().code, "BALANCE_LIMIT");
+        assert_eq!(debit(p(99), p(100)).unwrap_err().code, Code::InsufficientPoints);
+        assert_eq!(credit(p(Points::MAX_BALANCE), p(1)).unwrap_err().code, Code::BalanceLimit);
         assert_eq!(credit(p(1), p(2)).unwrap(), p(3));
     }
 
     #[test]
     fn replays_must_match() {
         assert!(check_replay("a", "a").is_ok());
-        assert_eq!(check_replay("a", "b").unwrap_err().code, "IDEMPOTENCY_KEY_REUSED");
+        assert_eq!(check_replay("a", "b").unwrap_err().code, Code::IdempotencyKeyReused);
     }
 }

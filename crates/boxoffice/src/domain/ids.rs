@@ -1,5 +1,6 @@
 //! Identifiers parsed at the edge: a value of these types is always in range.
 
+use super::error::Code;
 use super::Error;
 use std::fmt;
 
@@ -14,7 +15,7 @@ macro_rules! id_type {
                 if raw >= 1 {
                     Ok(Self(raw))
                 } else {
-                    Err(Error::invalid("INVALID_ID", format!("{} must be a positive integer, got {raw}", $what)))
+                    Err(Error::new(Code::InvalidId, format!("{} must be a positive integer, got {raw}", $what)))
                 }
             }
 
@@ -54,10 +55,7 @@ impl IdempotencyKey {
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(Error::bad_request(
-                "INVALID_IDEMPOTENCY_KEY",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            ))
+            Err(Error::new(Code::InvalidIdempotencyKey, "Idempotency-Key must be 1 to 255 visible ASCII characters"))
         }
     }
 

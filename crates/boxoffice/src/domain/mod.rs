@@ -8,7 +8,7 @@ pub mod queue_policy;
 pub mod seat;
 pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Code, Error, Result};
 pub use ids::{ConcertId, IdempotencyKey, PaymentId, ReservationId, ScheduleId, UserId};
 pub use points::Points;
 pub use seat::{SeatNo, SeatStatus};

@@ -1,5 +1,6 @@
 //! Points are whole units held in an i64. Amounts are bounded so that no sum can overflow.
 
+use super::error::Code;
 use super::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,8 +17,8 @@ impl Points {
         if (1..=Self::MAX_AMOUNT).contains(&raw) {
             Ok(Self(raw))
         } else {
-            Err(Error::invalid(
-                "INVALID_AMOUNT",
+            Err(Error::new(
+                Code::InvalidAmount,
                 format!("amount must be a whole number from 1 to {}, got {raw}", Self::MAX_AMOUNT),
             ))
         }
@@ -27,8 +28,8 @@ impl Points {
     pub fn amount_from_json(raw: &serde_json::Number) -> Result<Self, Error> {
         match raw.as_i64() {
             Some(v) => Self::amount(v),
-            None => Err(Error::invalid(
-                "INVALID_AMOUNT",
+            None => Err(Error::new(
+                Code::InvalidAmount,
                 format!("amount must be a whole number from 1 to {}, got {raw}", Self::MAX_AMOUNT),
             )),
         }

@@ -1,5 +1,6 @@
 //! Seats: numbers 1..=N per schedule, and the status a reader sees at a given instant.
 
+use super::error::Code;
 use super::{Error, Millis};
 use serde::Serialize;
 
@@ -13,8 +14,8 @@ impl SeatNo {
     pub fn parse(raw: &serde_json::Number) -> Result<Self, Error> {
         match raw.as_i64() {
             Some(v) if (1..=Self::MAX).contains(&v) => Ok(Self(v as i32)),
-            _ => Err(Error::invalid(
-                "INVALID_SEAT_NO",
+            _ => Err(Error::new(
+                Code::InvalidSeatNo,
                 format!("seatNo must be a whole number from 1 to {}, got {raw}", Self::MAX),
             )),
         }

@@ -2,7 +2,7 @@
 
 use super::problem::ApiError;
 use super::AppState;
-use crate::domain::error::ErrorKind;
+use crate::domain::error::Code;
 use crate::domain::{Error, IdempotencyKey};
 use crate::queue::Ticket;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -27,15 +27,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(r: JsonRejection) -> Error {
     match r {
-        JsonRejection::JsonDataError(e) => Error::bad_request("INVALID_BODY", e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => Error::bad_request("MALFORMED_JSON", e.body_text()),
+        JsonRejection::JsonDataError(e) => Error::new(Code::InvalidBody, e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => Error::new(Code::MalformedJson, e.body_text()),
         JsonRejection::MissingJsonContentType(_) => {
-            Error::bad_request("UNSUPPORTED_MEDIA_TYPE", "send the body as Content-Type: application/json")
+            Error::new(Code::UnsupportedMediaType, "send the body as Content-Type: application/json")
         }
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Error::new(ErrorKind::PayloadTooLarge, "PAYLOAD_TOO_LARGE", "the request body is too large")
+            Error::new(Code::PayloadTooLarge, "the request body is too large")
         }
-        other => Error::bad_request("INVALID_BODY", other.body_text()),
+        other => Error::new(Code::InvalidBody, other.body_text()),
     }
 }
 
@@ -49,7 +49,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| ApiError(Error::bad_request("INVALID_PATH", e.body_text())))
+            .map_err(|e: PathRejection| ApiError(Error::new(Code::InvalidPath, e.body_text())))
     }
 }
 
@@ -63,7 +63,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| ApiError(Error::bad_request("INVALID_QUERY", e.body_text())))
+            .map_err(|e: QueryRejection| ApiError(Error::new(Code::InvalidQuery, e.body_text())))
     }
 }
 
@@ -75,13 +75,13 @@ impl FromRequestParts<AppState> for Bearer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError(Error::unauthorized(
-                "TOKEN_MISSING",
+            return Err(ApiError(Error::new(
+                Code::TokenMissing,
                 "send the queue token as Authorization: Bearer <token>",
             )));
         };
         let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).ok_or_else(|| {
-            ApiError(Error::unauthorized("TOKEN_INVALID", "the Authorization header is not a Bearer token"))
+            ApiError(Error::new(Code::TokenInvalid, "the Authorization header is not a Bearer token"))
         })?;
         Ok(Bearer(state.app.verify(token)?))
     }
@@ -104,7 +104,7 @@ impl FromRequestParts<AppState> for StreamBearer {
         }
         let ApiQuery(q) = ApiQuery::<Q>::from_request_parts(parts, state).await?;
         let token = q.token.ok_or_else(|| {
-            ApiError(Error::unauthorized("TOKEN_MISSING", "send the queue token as Authorization: Bearer or ?token="))
+            ApiError(Error::new(Code::TokenMissing, "send the queue token as Authorization: Bearer or ?token="))
         })?;
         Ok(StreamBearer(state.app.verify(&token)?))
     }
@@ -121,7 +121,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
             None => Ok(IdemKey(None)),
             Some(v) => {
                 let s = v.to_str().map_err(|_| {
-                    ApiError(Error::bad_request("INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be visible ASCII"))
+                    ApiError(Error::new(Code::InvalidIdempotencyKey, "Idempotency-Key must be visible ASCII"))
                 })?;
                 Ok(IdemKey(Some(IdempotencyKey::parse(s)?)))
             }

@@ -9,7 +9,7 @@ pub mod serve;
 pub mod web;
 
 use crate::app::App;
-use crate::domain::error::ErrorKind;
+use crate::domain::error::Code;
 use crate::domain::Error;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::HeaderName;
@@ -107,11 +107,11 @@ pub fn router(
 }
 
 async fn not_found() -> ApiError {
-    ApiError(Error::not_found("ROUTE_NOT_FOUND", "no such endpoint"))
+    ApiError(Error::new(Code::RouteNotFound, "no such endpoint"))
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError(Error::new(ErrorKind::MethodNotAllowed, "METHOD_NOT_ALLOWED", "this endpoint does not take that method"))
+    ApiError(Error::new(Code::MethodNotAllowed, "this endpoint does not take that method"))
 }
 
 /// Refuses a declared oversized body before reading any of it (and before `100 Continue`), so a
@@ -125,8 +125,7 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return ApiError(Error::new(
-            ErrorKind::PayloadTooLarge,
-            "PAYLOAD_TOO_LARGE",
+            Code::PayloadTooLarge,
             format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
         ))
         .into_response();
@@ -146,8 +145,7 @@ async fn time_limit(
         Err(_) => {
             metrics::counter!("boxoffice_http_request_timeouts_total").increment(1);
             ApiError(Error::new(
-                ErrorKind::RequestTimeout,
-                "REQUEST_TIMEOUT",
+                Code::RequestTimeout,
                 format!("the request was not received and answered within {limit:?}"),
             ))
             .into_response()

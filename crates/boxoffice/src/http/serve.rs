@@ -69,7 +69,11 @@ impl Drop for Open {
 fn refusal() -> &'static [u8] {
     static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     ANSWER.get_or_init(|| {
-        let body = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"too many open connections; try again shortly","code":"TOO_MANY_CONNECTIONS"}"#;
+        let body = crate::http::problem::body_of(&crate::domain::Error::new(
+            crate::domain::Code::TooManyConnections,
+            "too many open connections; try again shortly",
+        ));
+        let body = String::from_utf8_lossy(&body);
         format!(
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\n\
              connection: close\r\ncontent-length: {}\r\n\r\n{body}",

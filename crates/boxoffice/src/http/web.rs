@@ -2,6 +2,7 @@
 //! disk instead, for working on the pages without rebuilding.
 
 use super::AppState;
+use crate::domain::error::Code;
 use crate::domain::Error;
 use crate::http::extract::ApiPath;
 use crate::http::problem::ApiError;
@@ -17,12 +18,12 @@ const FILES: &[(&str, &str, &str)] = &[
 
 fn serve(s: &AppState, name: &str) -> Response {
     let Some((_, mime, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
-        return ApiError(Error::not_found("ROUTE_NOT_FOUND", "no such page")).into_response();
+        return ApiError(Error::new(Code::RouteNotFound, "no such page")).into_response();
     };
     let body = match &s.web_dir {
         Some(dir) => match std::fs::read_to_string(dir.join(name)) {
             Ok(text) => text,
-            Err(_) => return ApiError(Error::not_found("ROUTE_NOT_FOUND", "no such page")).into_response(),
+            Err(_) => return ApiError(Error::new(Code::RouteNotFound, "no such page")).into_response(),
         },
         None => (*embedded).to_owned(),
     };

@@ -2,6 +2,7 @@
 //! The payload binds the token to one concert, one user and one place in line.
 
 use super::Ticket;
+use crate::domain::error::Code;
 use crate::domain::{ConcertId, Error, Result, UserId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -29,7 +30,7 @@ impl TokenSigner {
     }
 
     pub fn verify(&self, token: &str) -> Result<Ticket> {
-        let invalid = || Error::unauthorized("TOKEN_INVALID", "the queue token is malformed or forged");
+        let invalid = || Error::new(Code::TokenInvalid, "the queue token is malformed or forged");
         let rest = token.strip_prefix(PREFIX).ok_or_else(invalid)?;
         let (payload_b64, tag_b64) = rest.split_once('.').ok_or_else(invalid)?;
         let payload = B64.decode(payload_b64).map_err(|_| invalid())?;
@@ -85,7 +86,7 @@ mod tests {
         let (head, _) = forged_payload.rsplit_once('.').unwrap();
         assert!(s.verify(&format!("{head}.{tag}")).is_err());
         for junk in ["", "bo1.", "bo1.a.b", "Bearer x", "bo1.!!!.???"] {
-            assert_eq!(s.verify(junk).unwrap_err().code, "TOKEN_INVALID");
+            assert_eq!(s.verify(junk).unwrap_err().code, Code::TokenInvalid);
         }
     }
 }

@@ -21,7 +21,7 @@ async fn timed<T>(op: &'static str, f: impl Future<Output = Result<T>>) -> Resul
     let result = f.await;
     metrics::histogram!("boxoffice_db_query_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
     if let Err(e) = &result {
-        if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal) {
+        if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Internal) {
             metrics::counter!("boxoffice_db_errors_total", "op" => op).increment(1);
         }
     }

@@ -219,7 +219,7 @@ pub async fn crossing_payments_do_not_deadlock(b: Backend) {
             // Someone else tries to pay it first: refused, but it takes locks on the way.
             let wrong =
                 store.pay(PayRequest { user: other, reservation: id, key: key("wrong"), now: Millis::now() }).await;
-            assert_eq!(wrong.unwrap_err().code, "RESERVATION_NOT_FOUND");
+            assert_eq!(wrong.unwrap_err().code.as_str(), "RESERVATION_NOT_FOUND");
             let charge = PointsRequest {
                 user: owner,
                 op: PointsOp::Charge,
@@ -252,7 +252,7 @@ pub async fn crossing_payments_do_not_deadlock(b: Backend) {
                 now: Millis::now(),
                 expires_at: Millis::now().plus(Duration::from_secs(60)),
             };
-            assert_eq!(store.hold(req).await.unwrap_err().code, "SEAT_UNAVAILABLE");
+            assert_eq!(store.hold(req).await.unwrap_err().code.as_str(), "SEAT_UNAVAILABLE");
             store.expire_holds(Millis::now()).await.expect("sweep");
             boxoffice::store::Receipt { payment_id: 0, reservation_id: 0, amount: 0, balance: 0 }
         }));

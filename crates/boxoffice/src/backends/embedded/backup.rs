@@ -10,6 +10,7 @@
 //! separate file: keep it with the backups, or every token in the restored lines is refused.
 
 use super::db::db_err;
+use crate::domain::error::Code;
 use crate::domain::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -42,10 +43,10 @@ fn check(path: &Path) -> Result<(i64, i64, i64)> {
 pub fn backup(db: &Path, to: &Path) -> Result<Copied> {
     let started = Instant::now();
     if !db.exists() {
-        return Err(Error::not_found("STORE_NOT_FOUND", format!("no embedded store at {}", db.display())));
+        return Err(Error::new(Code::StoreNotFound, format!("no embedded store at {}", db.display())));
     }
     if to.exists() {
-        return Err(Error::conflict("BACKUP_EXISTS", format!("{} already exists; choose a new file", to.display())));
+        return Err(Error::new(Code::BackupExists, format!("{} already exists; choose a new file", to.display())));
     }
     let dir = to.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::unavailable("backup", format!("{}: {e}", dir.display())))?;
@@ -76,8 +77,8 @@ pub fn restore(from: &Path, db: &Path, replace: bool) -> Result<Copied> {
     let started = Instant::now();
     let (users, payments, queue_entries) = check(from)?;
     if db.exists() && !replace {
-        return Err(Error::conflict(
-            "STORE_EXISTS",
+        return Err(Error::new(
+            Code::StoreExists,
             format!("{} already holds a store; pass --force to replace it", db.display()),
         ));
     }
@@ -132,8 +133,8 @@ impl DataDirLock {
             .map_err(|e| Error::unavailable("data directory", format!("{}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => Ok(Self(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::conflict(
-                "DATA_DIR_IN_USE",
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+                Code::DataDirInUse,
                 format!("{} is in use by another boxoffice process (it holds {})", data_dir.display(), path.display()),
             )),
             Err(std::fs::TryLockError::Error(e)) => {
@@ -172,7 +173,12 @@ mod tests {
                 }
             })
         };
-        while db.read(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0)).map_err(db_err)).await.unwrap() < 500 {
+        while db
+            .read(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0)).map_err(db_err))
+            .await
+            .unwrap()
+            < 500
+        {
             tokio::task::yield_now().await;
         }
         let to = dir.path().join("backups/first.db");
@@ -195,16 +201,18 @@ mod tests {
             )
             .unwrap();
         assert_eq!(orphans, 0);
-        assert!(matches!(backup(&path, &to), Err(e) if e.code == "BACKUP_EXISTS"), "never overwrites a backup");
+        assert!(matches!(backup(&path, &to), Err(e) if e.code == Code::BackupExists), "never overwrites a backup");
         // Restore into a fresh directory, and it opens as a store.
         let fresh = tempfile::tempdir().unwrap();
         let target = fresh.path().join("boxoffice.db");
         let restored = restore(&to, &target, false).unwrap();
         assert_eq!(restored.users, copied.users);
-        assert!(matches!(restore(&to, &target, false), Err(e) if e.code == "STORE_EXISTS"));
+        assert!(matches!(restore(&to, &target, false), Err(e) if e.code == Code::StoreExists));
         let reopened = Db::open(&target, DbOptions::default()).unwrap();
-        let n: i64 =
-            reopened.read(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)).map_err(db_err)).await.unwrap();
+        let n: i64 = reopened
+            .read(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)).map_err(db_err))
+            .await
+            .unwrap();
         assert_eq!(n, copied.users);
     }
 
@@ -212,7 +220,7 @@ mod tests {
     fn a_data_directory_is_held_by_one_process() {
         let dir = tempfile::tempdir().unwrap();
         let held = DataDirLock::acquire(dir.path()).unwrap();
-        assert!(matches!(DataDirLock::acquire(dir.path()), Err(e) if e.code == "DATA_DIR_IN_USE"));
+        assert!(matches!(DataDirLock::acquire(dir.path()), Err(e) if e.code == Code::DataDirInUse));
         drop(held);
         assert!(DataDirLock::acquire(dir.path()).is_ok());
     }

@@ -501,6 +501,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, hooks: &Mutex<Vec<Rollback
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Code;
 
     fn open(dir: &tempfile::TempDir, opts: DbOptions) -> Arc<Db> {
         Arc::new(Db::open(&dir.path().join("t.db"), opts).unwrap())
@@ -529,7 +530,7 @@ mod tests {
                 db.write(move |c| {
                     c.execute("INSERT INTO t (n) VALUES (?1)", [n]).map_err(db_err)?;
                     if n % 2 == 1 {
-                        return Err(Error::bad_request("ODD", "odd numbers are refused after inserting"));
+                        return Err(Error::new(Code::InvalidValue, "odd numbers are refused after inserting"));
                     }
                     Ok(n)
                 })
@@ -540,7 +541,7 @@ mod tests {
         for (n, r) in results.into_iter().enumerate() {
             match r.unwrap() {
                 Ok(v) => assert_eq!((v, n % 2), (n as i64, 0)),
-                Err(e) => assert_eq!((e.code, n % 2), ("ODD", 1)),
+                Err(e) => assert_eq!((e.code, n % 2), (Code::InvalidValue, 1)),
             }
         }
         let all = rows(&db).await;
@@ -615,7 +616,7 @@ mod tests {
         is_running.await.unwrap();
         // Queued behind it: times out while waiting.
         let queued = db.write(|c| c.execute("INSERT INTO t (n) VALUES (2)", []).map_err(db_err)).await;
-        assert_eq!(queued.unwrap_err().code, "DEPENDENCY_UNAVAILABLE");
+        assert_eq!(queued.unwrap_err().code, Code::DependencyUnavailable);
         release.send(()).unwrap();
         assert_eq!(slow.await.unwrap().unwrap(), 1, "the started write finished and was reported");
         assert_eq!(rows(&db).await, vec![1], "the withdrawn write never ran");

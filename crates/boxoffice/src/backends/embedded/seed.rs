@@ -3,6 +3,7 @@
 
 use super::db::db_err;
 use crate::domain::booking::seeded_price;
+use crate::domain::error::Code;
 use crate::domain::{Error, Millis, Result};
 use crate::store::SeedSpec;
 use rusqlite::{params, Connection};
@@ -14,8 +15,8 @@ pub fn seed(t: &Connection, spec: SeedSpec, now: Millis) -> Result<()> {
         })
         .map_err(db_err)?;
     if users > 0 || concerts > 0 {
-        return Err(Error::conflict(
-            "STORE_NOT_EMPTY",
+        return Err(Error::new(
+            Code::StoreNotEmpty,
             format!("the store already holds {users} users and {concerts} concerts; seed only a fresh database"),
         ));
     }

@@ -3,6 +3,7 @@
 use super::db::{db_err, Db, DbOptions};
 use super::{audit, seed};
 use crate::domain::booking::{self, Reservation, ReservationStatus};
+use crate::domain::error::Code;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
@@ -183,7 +184,7 @@ impl Store for SqliteStore {
         self.db
             .read(move |c| match load_balance(c, user) {
                 Ok(_) => Ok(true),
-                Err(e) if e.code == "USER_NOT_FOUND" => Ok(false),
+                Err(e) if e.code == Code::UserNotFound => Ok(false),
                 Err(e) => Err(e),
             })
             .await
@@ -214,8 +215,7 @@ impl Store for SqliteStore {
                     .and_then(|mut s| s.query_row([sched, seat as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
                     .map_err(db_err)?;
                 let Some((price, status, held_until, previous)) = seat_row else {
-                    return Err(Error::not_found(
-                        "SEAT_NOT_FOUND",
+                    return Err(Error::new(Code::SeatNotFound,
                         format!("schedule {sched} has no seat {seat}"),
                     ));
                 };

@@ -5,6 +5,7 @@
 
 use super::{audit, seed};
 use crate::domain::booking::{self, Reservation, ReservationStatus};
+use crate::domain::error::Code;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
@@ -46,7 +47,7 @@ impl PgStore {
     /// start at once) and returns the store. The pool is bounded and waits at most `timeout`.
     pub async fn connect(url: &str, pool_size: u32, timeout: Duration) -> Result<Self> {
         let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| Error::bad_request("INVALID_DATABASE_URL", e.to_string()))?
+            .map_err(|e| Error::new(Code::InvalidDatabaseUrl, e.to_string()))?
             .application_name("boxoffice");
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
@@ -337,8 +338,7 @@ impl Store for PgStore {
             let (id, price, exists): (Option<i64>, Option<i64>, bool) = (row.get(0), row.get(1), row.get(2));
             match (id, price) {
                 (Some(id), Some(price)) => Ok(req.held(ReservationId::from_trusted(id), Points::from_trusted(price))),
-                _ if !exists => Err(Error::not_found(
-                    "SEAT_NOT_FOUND",
+                _ if !exists => Err(Error::new(Code::SeatNotFound,
                     format!("schedule {} has no seat {}", req.schedule, req.seat_no.get()),
                 )),
                 _ => Err(Error::seat_unavailable()),

@@ -1,6 +1,7 @@
 //! The scale-out waiting room: every line lives in Redis and every operation is one Lua script
 //! call (one round trip), atomic across all instances. Keys are `<prefix>c:<concert>:<part>`.
 
+use crate::domain::error::Code;
 use crate::domain::queue_policy::{eta_seconds, retry_after_seconds};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
 use crate::queue::{Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
@@ -43,7 +44,7 @@ fn redis_err(e: redis::RedisError) -> Error {
 
 impl RedisQueue {
     pub async fn connect(url: &str, prefix: &str, cfg: QueueConfig, timeout: Duration) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| Error::bad_request("INVALID_REDIS_URL", e.to_string()))?;
+        let client = redis::Client::open(url).map_err(|e| Error::new(Code::InvalidRedisUrl, e.to_string()))?;
         let me = Self {
             cfg,
             client,
@@ -78,7 +79,7 @@ impl RedisQueue {
     {
         let conn = self.connection().await?;
         let result = self.bounded(f(conn)).await;
-        if result.as_ref().is_err_and(|e| e.kind == crate::domain::error::ErrorKind::Unavailable) {
+        if result.as_ref().is_err_and(|e| e.kind() == crate::domain::error::ErrorKind::Unavailable) {
             *self.conn.lock() = None;
         }
         result

@@ -1,6 +1,7 @@
 //! Holds and payments.
 
 use crate::domain::booking::{Reservation, ReservationStatus};
+use crate::domain::error::Code;
 use crate::domain::{Error, Millis, ReservationId, ScheduleId, SeatNo};
 use crate::http::extract::{ApiJson, ApiPath, Bearer, IdemKey};
 use crate::http::problem::{ApiResult, Problem};
@@ -110,8 +111,7 @@ pub async fn pay(
     IdemKey(key): IdemKey,
     ApiJson(req): ApiJson<PayRequest>,
 ) -> ApiResult<(StatusCode, Json<Receipt>)> {
-    let key =
-        key.ok_or_else(|| Error::bad_request("IDEMPOTENCY_KEY_REQUIRED", "payments need an Idempotency-Key header"))?;
+    let key = key.ok_or_else(|| Error::new(Code::IdempotencyKeyRequired, "payments need an Idempotency-Key header"))?;
     let reservation = ReservationId::parse(req.reservation_id)?;
     let receipt = s.app.pay(ticket, reservation, key).await?;
     Ok((StatusCode::CREATED, Json(receipt)))

@@ -1,6 +1,7 @@
 //! Concerts, their dates and seats.
 
 use crate::app::seat_map::SeatsView;
+use crate::domain::error::Code;
 use crate::domain::{ConcertId, Error, ScheduleId};
 use crate::http::extract::{ApiPath, ApiQuery, Bearer};
 use crate::http::problem::{ApiResult, Problem};
@@ -111,9 +112,7 @@ pub async fn seats(
         None => false,
         Some("AVAILABLE") => true,
         Some(other) => {
-            return Err(
-                Error::bad_request("INVALID_QUERY", format!("status filter must be AVAILABLE, got {other:?}")).into()
-            )
+            return Err(Error::new(Code::InvalidQuery, format!("status filter must be AVAILABLE, got {other:?}")).into())
         }
     };
     let map = s.app.seats(ticket, ScheduleId::parse(schedule)?).await?;
