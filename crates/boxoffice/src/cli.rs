@@ -157,6 +157,9 @@ pub struct ServeArgs {
     /// Queue tokens one user may ask for at once after being idle.
     #[arg(long, env = "BOXOFFICE_JOIN_BURST", default_value_t = 10)]
     pub join_burst: u32,
+    /// Most seats one hold (and so one payment) may take, all of one date.
+    #[arg(long, env = "BOXOFFICE_MAX_SEATS_PER_ORDER", default_value_t = 4)]
+    pub max_seats_per_order: usize,
     /// How long a seat hold lasts.
     #[arg(long, env = "BOXOFFICE_HOLD_TTL", default_value = "5m", value_parser = duration)]
     pub hold_ttl: Duration,

@@ -4,11 +4,13 @@
 //! the ports with their backends; `server` wires them together; `jobs` are the background loops.
 
 pub mod app;
+pub mod audit;
 pub mod backends;
 pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod notices;
 pub mod queue;
 pub mod server;
 pub mod store;

@@ -113,6 +113,7 @@ impl Server {
             seat_snapshot_max_age: backends.shared.then_some(SHARED_SEAT_SNAPSHOT_MAX_AGE),
             claim_window: args.claim_window,
             join_limit: RateLimit { per_second: args.join_rate_limit.max(0.0), burst: args.join_burst },
+            max_seats_per_order: args.max_seats_per_order.clamp(1, 100),
         };
         let store: Arc<dyn Store> = Arc::new(Instrumented(backends.store.clone()));
         let adaptive = (args.admission_control == AdmissionControlMode::Adaptive).then_some(AdaptiveConfig {
@@ -125,8 +126,14 @@ impl Server {
             window: args.control_window,
         });
         let admission = AdmissionControl::new(args.admission_rate, adaptive);
-        let app =
-            Arc::new(App::new(store.clone(), backends.queue.clone(), TokenSigner::new(&secret), booking, admission));
+        let app = Arc::new(App::new(
+            store.clone(),
+            backends.queue.clone(),
+            backends.notices.clone(),
+            TokenSigner::new(&secret),
+            booking,
+            admission,
+        ));
         app.warm_up().await.map_err(anyhow::Error::msg)?;
         let router = crate::http::router(app.clone(), metrics, args.web_dir.clone(), args.request_timeout);
         let limits = crate::http::serve::ConnectionLimits {
@@ -150,6 +157,7 @@ impl Server {
             crate::jobs::spawn_admission(app.clone(), args.admission_tick),
             crate::jobs::spawn_hold_sweeper(store, args.sweep_interval),
             crate::jobs::spawn_dependency_probe(app.clone()),
+            app.spawn_notice_listener(),
         ];
         tracing::info!(%addr, "boxoffice is listening");
         Ok(Server { addr, lock, app, shutdown: Some(tx), http, jobs })

@@ -7,16 +7,15 @@ pub mod known_users;
 pub mod rate_limit;
 pub mod seat_map;
 
-use crate::domain::booking::{self, Reservation};
+use crate::domain::booking::{self, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, Reservation};
 use crate::domain::error::Code;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
+use crate::notices::{Notice, Notices};
 use crate::queue::token::TokenSigner;
 use crate::queue::{Joined, Standing, Ticket, WaitingRoom};
-use crate::store::{
-    Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, Schedule, Store,
-};
+use crate::store::{Concert, Held, HoldRequest, LedgerEntry, ReleaseRequest, Released, Schedule, Store};
 use catalog::CatalogCache;
 use seat_map::{SeatChange, SeatMap, SeatMaps};
 use std::sync::Arc;
@@ -31,11 +30,14 @@ pub struct BookingConfig {
     pub claim_window: Duration,
     /// How often one user may ask for a queue token.
     pub join_limit: rate_limit::RateLimit,
+    /// Most seats one hold may take.
+    pub max_seats_per_order: usize,
 }
 
 pub struct App {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn WaitingRoom>,
+    pub notices: Arc<dyn Notices>,
     signer: TokenSigner,
     cfg: BookingConfig,
     catalog: CatalogCache,
@@ -60,6 +62,7 @@ impl App {
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn WaitingRoom>,
+        notices: Arc<dyn Notices>,
         signer: TokenSigner,
         cfg: BookingConfig,
         admission: admission::AdmissionControl,
@@ -67,6 +70,7 @@ impl App {
         Self {
             store,
             queue,
+            notices,
             signer,
             cfg,
             catalog: CatalogCache::default(),
@@ -199,25 +203,38 @@ impl App {
 
     // ---- booking ----
 
-    pub async fn hold(&self, ticket: Ticket, schedule: ScheduleId, seat_no: SeatNo) -> Result<Reservation> {
+    /// Holds 1 to `max_seats_per_order` seats of one date, all or none. Holding again exactly
+    /// what one holds answers that hold again (`Held::again`).
+    pub async fn hold(&self, ticket: Ticket, schedule: ScheduleId, seats: Vec<SeatNo>) -> Result<Held> {
+        let seats = booking::order_seats(seats, self.cfg.max_seats_per_order)?;
         let s = self.catalog.schedule(&*self.store, schedule).await?;
         Self::check_concert(&ticket, s.concert)?;
-        if seat_no.get() > s.seat_count {
-            return Err(Error::new(Code::SeatNotFound, format!("schedule {schedule} has seats 1 to {}", s.seat_count)));
+        if let Some(beyond) = seats.iter().find(|n| n.get() > s.seat_count) {
+            return Err(booking::seat_not_found(schedule, *beyond));
         }
         self.require_active(ticket).await?;
         let now = Millis::now();
-        // A crowd on one seat (the hot-seat storm) would otherwise cost a write per attempt.
-        if self.seats.known_taken(schedule, seat_no, now) {
+        // A crowd on one seat (the hot-seat storm) would otherwise cost a write per attempt. A
+        // seat the user holds themself is left to the store, which answers the hold again.
+        let taken: Vec<i32> =
+            seats.iter().filter(|n| self.seats.known_taken(schedule, **n, ticket.user, now)).map(|n| n.get()).collect();
+        if !taken.is_empty() {
             metrics::counter!("boxoffice_holds_refused_early_total").increment(1);
-            return Err(Error::seat_unavailable());
+            return Err(booking::seats_taken(&seats, taken));
         }
-        let req = HoldRequest { user: ticket.user, schedule, seat_no, now, expires_at: now.plus(self.cfg.hold_ttl) };
+        let req = HoldRequest { user: ticket.user, schedule, seats, now, expires_at: now.plus(self.cfg.hold_ttl) };
         match self.store.hold(req).await {
-            Ok(r) => {
-                self.seats.apply(schedule, seat_no, SeatChange::Held { until: r.expires_at });
-                metrics::counter!("boxoffice_holds_created_total").increment(1);
-                Ok(r)
+            Ok(held) => {
+                let r = &held.reservation;
+                for seat in &r.seats {
+                    let change = SeatChange::Held { until: r.expires_at, reservation: r.id, holder: r.user };
+                    self.seats.apply(schedule, seat.seat_no, change);
+                }
+                if !held.again {
+                    metrics::counter!("boxoffice_holds_created_total").increment(1);
+                    metrics::counter!("boxoffice_seats_held_total").increment(r.seats.len() as u64);
+                }
+                Ok(held)
             }
             Err(e) => {
                 if e.code == Code::SeatUnavailable {
@@ -227,6 +244,50 @@ impl App {
                 Err(e)
             }
         }
+    }
+
+    /// Lets go of a hold: its seats are free at once, here and (through a notice) on every
+    /// other instance. Any token of its owner will do, so a fan can let go after their turn.
+    pub async fn release(&self, ticket: Ticket, reservation: ReservationId) -> Result<Released> {
+        let released =
+            self.store.release(ReleaseRequest { user: ticket.user, reservation, now: Millis::now() }).await?;
+        if released.freed {
+            let r = &released.reservation;
+            for seat in &r.seats {
+                self.seats.apply(r.schedule, seat.seat_no, SeatChange::Released);
+            }
+            metrics::counter!("boxoffice_holds_released_total").increment(1);
+            // Other instances' snapshots show the seats held: they must hear of it. If Redis is
+            // down they still reload their snapshots within their maximum age.
+            if let Err(e) = self.notices.publish(Notice::seats_freed(r.schedule)).await {
+                tracing::warn!(error = %e, "could not tell other instances about released seats");
+            }
+        }
+        Ok(released)
+    }
+
+    /// The reservations and purchases of the token's user, newest first. Any validly signed
+    /// token proves who asks, so a fan sees their tickets after paying ended the token.
+    pub async fn my_reservations(&self, ticket: Ticket, limit: u32) -> Result<Vec<Reservation>> {
+        self.store.reservations_of(ticket.user, limit).await
+    }
+
+    /// Applies notices from other instances to this one's caches, until the server stops.
+    pub fn spawn_notice_listener(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        let mut feed = self.notices.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match feed.recv().await {
+                    Ok(Notice::SeatsFreed { schedule }) => app.seats.invalidate(ScheduleId::from_trusted(schedule)),
+                    Ok(Notice::ConcertChanged { .. }) => {}
+                    Ok(Notice::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        app.seats.invalidate_all()
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
     }
 
     pub async fn reservation(&self, ticket: Ticket, id: ReservationId) -> Result<Reservation> {
@@ -263,7 +324,9 @@ impl App {
         Self::check_concert(&ticket, s.concert)?;
         let now = Millis::now();
         let receipt = self.store.pay(PayRequest { user: ticket.user, reservation, key, now }).await?;
-        self.seats.apply(r.schedule, r.seat_no, SeatChange::Sold);
+        for seat in &r.seats {
+            self.seats.apply(r.schedule, seat.seat_no, SeatChange::Sold);
+        }
         metrics::counter!("boxoffice_payments_total").increment(1);
         metrics::counter!("boxoffice_points_used_total").increment(receipt.amount as u64);
         self.queue.finish(ticket, now).await?;

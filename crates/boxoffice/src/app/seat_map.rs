@@ -4,7 +4,8 @@
 //! clock alone, so a snapshot whose earliest hold has run out is rebuilt from its own rows; only a
 //! write changes the rows, and every write through this process patches the snapshot in place.
 
-use crate::domain::{Millis, Result, ScheduleId, SeatNo, SeatStatus};
+use crate::domain::seat::SeatState;
+use crate::domain::{Millis, ReservationId, Result, ScheduleId, SeatNo, SeatStatus, UserId};
 use crate::store::{SeatRow, Store};
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -51,8 +52,8 @@ impl SeatMap {
         let mut views = Vec::with_capacity(rows.len());
         let mut valid_until = Millis(i64::MAX);
         for r in rows {
-            let status = SeatStatus::effective(r.sold, r.held_until, now);
-            if let (SeatStatus::Held, Some(until)) = (status, r.held_until) {
+            let status = r.state.status(now);
+            if let (SeatStatus::Held, SeatState::Held { until, .. }) = (status, r.state) {
                 valid_until = valid_until.min(until);
             }
             views.push(SeatView { seat_no: r.seat_no.get(), price: r.price.get(), status });
@@ -118,8 +119,9 @@ pub struct SeatMaps {
 /// A change this process just committed to one seat.
 #[derive(Debug, Clone, Copy)]
 pub enum SeatChange {
-    Held { until: Millis },
+    Held { until: Millis, reservation: ReservationId, holder: UserId },
     Sold,
+    Released,
 }
 
 impl SeatMaps {
@@ -165,26 +167,35 @@ impl SeatMaps {
         slot.built = None;
         let Some((rows, _)) = slot.rows.as_mut() else { return };
         if let Some(row) = Arc::make_mut(rows).iter_mut().find(|r| r.seat_no == seat) {
-            match change {
-                SeatChange::Held { until } => row.held_until = Some(until),
-                SeatChange::Sold => {
-                    row.sold = true;
-                    row.held_until = None;
+            row.state = match change {
+                SeatChange::Held { until, reservation, holder } => {
+                    SeatState::Held { until, reservation, holder: Some(holder) }
                 }
-            }
+                SeatChange::Sold => SeatState::Sold,
+                SeatChange::Released => SeatState::Available,
+            };
         }
     }
 
-    /// True when the rows this process holds show the seat sold, or held beyond `now`. Neither
-    /// can change back early (sold is final; a hold ends only by expiring or becoming a sale),
-    /// so the answer is right even when other instances write too, and a hold on such a seat
-    /// can be refused without a database write. Unknown rows say false: ask the store.
-    pub fn known_taken(&self, schedule: ScheduleId, seat: SeatNo, now: Millis) -> bool {
+    /// True when the rows this process holds show the seat sold, or held beyond `now`. Sold is
+    /// final; a hold ends early only by a sale or by its holder's release, and a release (on
+    /// any instance) drops this snapshot at once (`invalidate`, through the change feed). So
+    /// the answer is the store's, and a hold on such a seat can be refused without a database
+    /// write. Unknown rows say false: ask the store.
+    pub fn known_taken(&self, schedule: ScheduleId, seat: SeatNo, user: UserId, now: Millis) -> bool {
         let slots = self.slots.read();
         let Some((rows, _)) = slots.get(&schedule).and_then(|s| s.rows.as_ref()) else { return false };
         // Rows are loaded ordered by seat number, 1..N.
         let row = rows.get(seat.get() as usize - 1).filter(|r| r.seat_no == seat);
-        row.is_some_and(|r| r.sold || r.held_until.is_some_and(|until| until > now))
+        row.is_some_and(|r| r.state.taken_from(user, now))
+    }
+
+    /// Drops every snapshot (notices may have been missed).
+    pub fn invalidate_all(&self) {
+        let schedules: Vec<ScheduleId> = self.slots.read().keys().copied().collect();
+        for s in schedules {
+            self.invalidate(s);
+        }
     }
 
     /// Drops a snapshot so the next read loads it from the store.

@@ -4,10 +4,11 @@
 pub mod embedded;
 pub mod scaleout;
 
+use crate::audit::AuditReport;
 use crate::cli::{RedisArgs, StoreArgs};
 use crate::domain::Millis;
 use crate::queue::{QueueConfig, WaitingRoom};
-use crate::store::{AuditReport, Store};
+use crate::store::Store;
 use anyhow::{bail, Context};
 use embedded::{DbOptions, SqliteStore};
 use scaleout::{PgStore, RedisQueue};
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub struct Backends {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn WaitingRoom>,
+    pub notices: Arc<dyn crate::notices::Notices>,
     /// True when other instances may write to the same store.
     pub shared: bool,
 }
@@ -83,14 +85,21 @@ pub async fn open_backends(args: &StoreArgs, redis: &RedisArgs, queue: QueueConf
             let (store, room) = embedded::open(&path, sqlite_options(args), queue)
                 .await
                 .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
-            Ok(Backends { store, queue: Arc::new(room), shared: false })
+            Ok(Backends {
+                store,
+                queue: Arc::new(room),
+                notices: Arc::new(crate::notices::Local::default()),
+                shared: false,
+            })
         }
         (StoreUrl::Postgres(url), Some(redis_url)) => {
             let store = open_postgres(&url, args).await?;
             let room = RedisQueue::connect(redis_url, &redis.redis_prefix, queue, redis.redis_timeout)
                 .await
                 .map_err(|e| anyhow::anyhow!("Redis: {e}"))?;
-            Ok(Backends { store, queue: Arc::new(room), shared: true })
+            let notices = scaleout::RedisNotices::start(redis_url, &redis.redis_prefix, redis.redis_timeout)
+                .map_err(|e| anyhow::anyhow!("Redis: {e}"))?;
+            Ok(Backends { store, queue: Arc::new(room), notices: Arc::new(notices), shared: true })
         }
         (StoreUrl::Postgres(_), None) => {
             bail!("a postgres:// store needs --redis-url: instances that share the store must share one waiting room")
@@ -116,8 +125,7 @@ pub async fn audit(args: &StoreArgs, redis: &RedisArgs) -> anyhow::Result<AuditR
         let room = RedisQueue::connect(url, &redis.redis_prefix, cfg, redis.redis_timeout)
             .await
             .map_err(|e| anyhow::anyhow!("Redis: {e}"))?;
-        report.checks.extend(room.audit().await.map_err(anyhow::Error::msg)?);
-        report.ok = report.checks.iter().all(|c| c.ok);
+        report.extend(room.audit().await.map_err(anyhow::Error::msg)?);
     }
     Ok(report)
 }

@@ -1,7 +1,7 @@
 //! Seats: numbers 1..=N per schedule, and the status a reader sees at a given instant.
 
 use super::error::Code;
-use super::{Error, Millis};
+use super::{Error, Millis, ReservationId, UserId};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,13 +38,70 @@ pub enum SeatStatus {
     Sold,
 }
 
-impl SeatStatus {
-    /// A hold whose time is up frees the seat at once, whether or not the sweeper has run.
-    pub fn effective(sold: bool, held_until: Option<Millis>, now: Millis) -> Self {
-        match (sold, held_until) {
-            (true, _) => SeatStatus::Sold,
-            (false, Some(until)) if until > now => SeatStatus::Held,
-            _ => SeatStatus::Available,
+/// A seat as stored. `status` says what a reader sees at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatState {
+    Available,
+    /// `holder` is unknown where the seat was read without its reservation (a locking read).
+    Held {
+        until: Millis,
+        reservation: ReservationId,
+        holder: Option<UserId>,
+    },
+    Sold,
+}
+
+impl SeatState {
+    /// The rule of holds, the one place it is written in Rust (the SQL twin is
+    /// `store::SEAT_IS_FREE`): a hold whose time is up frees the seat at once, whether or not the
+    /// sweeper has run. A held seat otherwise changes only by being sold, or released by its
+    /// holder (which every instance hears of at once).
+    pub fn status(&self, now: Millis) -> SeatStatus {
+        match self {
+            SeatState::Available => SeatStatus::Available,
+            SeatState::Held { until, .. } if *until > now => SeatStatus::Held,
+            SeatState::Held { .. } => SeatStatus::Available,
+            SeatState::Sold => SeatStatus::Sold,
+        }
+    }
+
+    pub fn is_free(&self, now: Millis) -> bool {
+        self.status(now) == SeatStatus::Available
+    }
+
+    /// Whether someone other than `user` has it now (sold, or held live by another).
+    pub fn taken_from(&self, user: UserId, now: Millis) -> bool {
+        match self {
+            SeatState::Held { holder: Some(h), .. } if *h == user => false,
+            s => !s.is_free(now),
+        }
+    }
+
+    /// The reservation of a hold that has run out on this seat, which a new hold ends.
+    pub fn lapsed_hold(&self, now: Millis) -> Option<ReservationId> {
+        match self {
+            SeatState::Held { until, reservation, .. } if *until <= now => Some(*reservation),
+            _ => None,
+        }
+    }
+
+    /// From the stored columns (`status`, `hold_expires_at`, `reservation_id`, and the holding
+    /// reservation's `user_id`).
+    pub fn from_stored(
+        status: &str,
+        held_until: Option<i64>,
+        reservation: Option<i64>,
+        holder: Option<i64>,
+    ) -> Result<Self, Error> {
+        match (status, held_until, reservation, holder) {
+            ("AVAILABLE", ..) => Ok(SeatState::Available),
+            ("SOLD", ..) => Ok(SeatState::Sold),
+            ("HELD", Some(until), Some(r), holder) => Ok(SeatState::Held {
+                until: Millis(until),
+                reservation: ReservationId::from_trusted(r),
+                holder: holder.map(UserId::from_trusted),
+            }),
+            (other, ..) => Err(Error::internal(format!("seat stored as {other:?} without its hold"))),
         }
     }
 }
@@ -56,10 +113,21 @@ mod tests {
     #[test]
     fn expired_holds_read_as_available() {
         let now = Millis(1_000);
-        assert_eq!(SeatStatus::effective(false, Some(Millis(999)), now), SeatStatus::Available);
-        assert_eq!(SeatStatus::effective(false, Some(Millis(1_000)), now), SeatStatus::Available);
-        assert_eq!(SeatStatus::effective(false, Some(Millis(1_001)), now), SeatStatus::Held);
-        assert_eq!(SeatStatus::effective(true, None, now), SeatStatus::Sold);
+        let held = |until| SeatState::Held {
+            until: Millis(until),
+            reservation: ReservationId::from_trusted(5),
+            holder: Some(UserId::from_trusted(3)),
+        };
+        assert_eq!(held(999).status(now), SeatStatus::Available);
+        assert_eq!(held(1_000).status(now), SeatStatus::Available);
+        assert_eq!(held(1_000).lapsed_hold(now), Some(ReservationId::from_trusted(5)));
+        assert_eq!(held(1_001).status(now), SeatStatus::Held);
+        assert_eq!(held(1_001).lapsed_hold(now), None);
+        assert_eq!(SeatState::Sold.status(now), SeatStatus::Sold);
+        assert!(SeatState::Available.is_free(now));
+        assert!(!held(1_001).taken_from(UserId::from_trusted(3), now), "your own hold is not taken from you");
+        assert!(held(1_001).taken_from(UserId::from_trusted(4), now));
+        assert!(SeatState::from_stored("HELD", None, None, None).is_err());
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub fn router(
         .route("/api/v1/schedules/{schedule_id}/seats", get(catalog::seats))
         .route("/api/v1/reservations", post(booking::hold))
         .route("/api/v1/reservations/{reservation_id}", get(booking::get_reservation))
+        .route("/api/v1/reservations/{reservation_id}/release", post(booking::release))
+        .route("/api/v1/me/reservations", get(booking::my_reservations))
         .route("/api/v1/payments", post(booking::pay))
         .route("/api/v1/users/{user_id}/points", get(points::balance))
         .route("/api/v1/users/{user_id}/points/charge", post(points::charge))
@@ -159,6 +161,7 @@ const BOOKING_ROUTES: &[&str] = &[
     "/api/v1/schedules/{schedule_id}/seats",
     "/api/v1/reservations",
     "/api/v1/reservations/{reservation_id}",
+    "/api/v1/reservations/{reservation_id}/release",
     "/api/v1/payments",
 ];
 

@@ -3,8 +3,8 @@
 
 pub mod token;
 
+use crate::audit::AuditCheck;
 use crate::domain::{ConcertId, Millis, Result, UserId};
-use crate::store::AuditCheck;
 use async_trait::async_trait;
 use std::time::Duration;
 

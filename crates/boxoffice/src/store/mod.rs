@@ -1,11 +1,17 @@
-//! The system of record: the port the use cases talk to, and its backends.
+//! The system of record: the ports the use cases talk to. Backends live in `crate::backends`.
 //!
 //! Every method is one use case's data step and runs in one transaction. Rules come from
-//! `domain`; a backend only loads rows, asks the domain and writes the outcome.
+//! `domain::booking`; a backend only loads rows, asks the domain and writes the outcome.
+//!
+//! The port is split by who calls it: `BookingStore` (the request path), `JobStore` (background
+//! jobs) and `AdminStore` (seeding, audit, operators). Each is declared through `port!`, which
+//! also writes its instrumented twin (`instrumented::Instrumented`): nothing is forwarded by hand.
 
 pub mod instrumented;
 
-use crate::domain::booking::Reservation;
+use crate::audit::AuditReport;
+use crate::domain::booking::{PayRequest, PointsChange, PointsRequest, Receipt, Reservation};
+use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
@@ -27,33 +33,32 @@ pub struct Schedule {
     pub seat_count: i32,
 }
 
-/// One seat as stored; `SeatStatus::effective` turns it into what a reader sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One seat as stored; `SeatState::status` turns it into what a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeatRow {
     pub seat_no: SeatNo,
     pub price: Points,
-    pub sold: bool,
-    pub held_until: Option<Millis>,
+    pub state: SeatState,
 }
 
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
     pub user: UserId,
     pub schedule: ScheduleId,
-    pub seat_no: SeatNo,
+    /// Distinct, in seat order (`booking::order_seats`).
+    pub seats: Vec<SeatNo>,
     pub now: Millis,
     pub expires_at: Millis,
 }
 
 impl HoldRequest {
-    /// The reservation a successful hold creates.
-    pub fn held(&self, id: ReservationId, price: Points) -> Reservation {
+    /// The reservation a successful hold of `seats` creates.
+    pub fn held(&self, id: ReservationId, seats: Vec<crate::domain::booking::HeldSeat>) -> Reservation {
         Reservation {
             id,
             user: self.user,
             schedule: self.schedule,
-            seat_no: self.seat_no,
-            price,
+            seats,
             status: crate::domain::booking::ReservationStatus::Held,
             created_at: self.now,
             expires_at: self.expires_at,
@@ -62,54 +67,28 @@ impl HoldRequest {
     }
 }
 
+/// A hold's answer: the reservation, and whether it was made just now or is one the user
+/// already had for exactly these seats.
 #[derive(Debug, Clone)]
-pub struct PayRequest {
+pub struct Held {
+    pub reservation: Reservation,
+    pub again: bool,
+    /// Holds that had lapsed on these seats and were ended by this one.
+    pub lapsed: Vec<ReservationId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseRequest {
     pub user: UserId,
     pub reservation: ReservationId,
-    pub key: IdempotencyKey,
     pub now: Millis,
 }
 
-/// The outcome of a payment; stored under its Idempotency-Key so replays return it unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Receipt {
-    pub payment_id: i64,
-    pub reservation_id: i64,
-    pub amount: i64,
-    pub balance: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PointsOp {
-    Charge,
-    Use,
-}
-
-impl PointsOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PointsOp::Charge => "CHARGE",
-            PointsOp::Use => "USE",
-        }
-    }
-}
-
+/// The reservation after a release, and whether this call freed its seats.
 #[derive(Debug, Clone)]
-pub struct PointsRequest {
-    pub user: UserId,
-    pub op: PointsOp,
-    pub amount: Points,
-    pub key: Option<IdempotencyKey>,
-    pub now: Millis,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PointsChange {
-    pub user_id: i64,
-    pub amount: i64,
-    pub balance: i64,
+pub struct Released {
+    pub reservation: Reservation,
+    pub freed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,84 +116,156 @@ impl SeedSpec {
     pub const DEMO: SeedSpec = SeedSpec { users: 1000, concerts: 1, schedules: 3, seats: 50, balance: 0 };
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditCheck {
-    pub name: &'static str,
-    pub ok: bool,
-    /// Offending rows, rendered as text; capped so a broken store cannot flood the report.
-    pub violations: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditReport {
-    pub ok: bool,
-    pub checks: Vec<AuditCheck>,
-}
-
-impl AuditReport {
-    pub fn from_checks(checks: Vec<AuditCheck>) -> Self {
-        Self { ok: checks.iter().all(|c| c.ok), checks }
-    }
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
     pub size: u64,
     pub in_use: u64,
 }
 
-/// The columns both backends read a reservation from, in `Reservation` field order.
-pub(crate) const RESERVATION_COLS: &str =
-    "id, user_id, schedule_id, seat_no, price, status, created_at, expires_at, payment_id";
+// ---- the rules' SQL twins and shared (de)serialisation, used by both backends ----
 
-/// An idempotent request's outcome as stored, and back.
-pub(crate) fn store_response(response: &impl Serialize) -> Result<String> {
-    serde_json::to_string(response).map_err(|e| crate::domain::Error::internal(e.to_string()))
+/// `SeatState::is_free` in SQL, for a `seats` row; `{now}` is where the instant is bound.
+pub(crate) fn seat_is_free(now: &str) -> String {
+    format!("(status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at <= {now}))")
 }
 
-pub(crate) fn parse_stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| crate::domain::Error::internal(format!("stored idempotent response: {e}")))
+/// A seat whose hold ran out, which the sweeper frees.
+pub(crate) fn seat_hold_lapsed(now: &str) -> String {
+    format!("(status = 'HELD' AND hold_expires_at <= {now})")
 }
 
 /// Runs of consecutive ids ("gaps and islands"), in SQL both dialects understand.
 pub(crate) const USER_ID_RANGES: &str = "SELECT MIN(id), MAX(id) FROM \
      (SELECT id, id - ROW_NUMBER() OVER (ORDER BY id) AS run FROM users) AS ids GROUP BY run ORDER BY 1";
 
-/// The largest number of offending rows an audit check reports.
-pub const AUDIT_SAMPLE: usize = 50;
+/// The columns of a reservation's own row, in `ReservationHead` order.
+pub(crate) const RESERVATION_COLS: &str = "id, user_id, schedule_id, status, created_at, expires_at, payment_id";
 
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip for readiness checks.
-    async fn ping(&self) -> Result<()>;
-    async fn concerts(&self) -> Result<Vec<Concert>>;
-    async fn schedules(&self) -> Result<Vec<Schedule>>;
-    async fn seats(&self, schedule: ScheduleId) -> Result<Vec<SeatRow>>;
-    async fn user_exists(&self, user: UserId) -> Result<bool>;
-    /// Every user id, as runs of consecutive ids `(first, last)`: seeded ids are one run.
-    async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>>;
+/// A reservation's row before its seats are attached.
+pub(crate) struct ReservationHead {
+    pub id: i64,
+    pub user: i64,
+    pub schedule: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub payment: Option<i64>,
+}
 
-    /// Holds the seat for the user; `SEAT_UNAVAILABLE` when someone else holds or bought it.
-    async fn hold(&self, req: HoldRequest) -> Result<Reservation>;
-    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>>;
-    /// A payment already made under this key, with the reservation it paid.
-    async fn payment_replay(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Receipt>>;
-    /// Debits the points, sells the seat and confirms the reservation, all or nothing.
-    async fn pay(&self, req: PayRequest) -> Result<Receipt>;
+impl ReservationHead {
+    pub fn with_seats(self, seats: Vec<(i32, i64)>) -> Result<Reservation> {
+        use crate::domain::booking::{HeldSeat, ReservationStatus};
+        if seats.is_empty() {
+            return Err(crate::domain::Error::internal(format!("reservation {} has no seats", self.id)));
+        }
+        Ok(Reservation {
+            id: ReservationId::from_trusted(self.id),
+            user: UserId::from_trusted(self.user),
+            schedule: ScheduleId::from_trusted(self.schedule),
+            seats: seats
+                .into_iter()
+                .map(|(n, p)| HeldSeat { seat_no: SeatNo::from_trusted(n), price: Points::from_trusted(p) })
+                .collect(),
+            status: ReservationStatus::parse_stored(&self.status)?,
+            created_at: Millis(self.created_at),
+            expires_at: Millis(self.expires_at),
+            payment_id: self.payment.map(PaymentId::from_trusted),
+        })
+    }
+}
 
-    async fn balance(&self, user: UserId) -> Result<Points>;
-    async fn move_points(&self, req: PointsRequest) -> Result<PointsChange>;
-    async fn history(&self, user: UserId, limit: u32) -> Result<Vec<LedgerEntry>>;
+/// An idempotent request's outcome as stored, and back.
+pub(crate) fn store_response(response: &impl Serialize) -> Result<String> {
+    serde_json::to_string(response).map_err(|e| crate::domain::Error::internal(e.to_string()))
+}
 
-    /// Marks holds past their time as expired and frees their seats; returns how many.
-    async fn expire_holds(&self, now: Millis) -> Result<u64>;
-    /// Holds past their time that the sweeper has not marked yet (the hold-expiry backlog).
-    async fn holds_past_expiry(&self, now: Millis) -> Result<u64>;
+/// The stored answer to replay, when the key was used before for the same request (another
+/// request under the same key is refused). `stored` is (request, response).
+pub(crate) fn replay<T: serde::de::DeserializeOwned>(
+    stored: Option<(String, Option<String>)>,
+    request: &str,
+) -> Result<Option<T>> {
+    let Some((stored_request, response)) = stored else { return Ok(None) };
+    crate::domain::booking::check_replay(&stored_request, request)?;
+    let response =
+        response.ok_or_else(|| crate::domain::Error::internal("idempotency key claimed but never answered"))?;
+    serde_json::from_str(&response)
+        .map(Some)
+        .map_err(|e| crate::domain::Error::internal(format!("stored idempotent response: {e}")))
+}
+
+/// Declares a port trait and its instrumented twin from one list of methods.
+macro_rules! port {
+    ($(#[$doc:meta])* pub trait $name:ident {
+        $($(#[$fdoc:meta])* async fn $f:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty;)*
+    }) => {
+        $(#[$doc])*
+        #[async_trait]
+        pub trait $name: Send + Sync + 'static {
+            $($(#[$fdoc])* async fn $f(&self $(, $arg: $ty)*) -> $ret;)*
+        }
+
+        #[async_trait]
+        impl $name for instrumented::Instrumented {
+            $(async fn $f(&self $(, $arg: $ty)*) -> $ret {
+                instrumented::timed(stringify!($f), self.0.$f($($arg),*)).await
+            })*
+        }
+    };
+}
+
+port! {
+    /// What requests need, each call one transaction.
+    pub trait BookingStore {
+        /// Cheap round trip for readiness checks.
+        async fn ping(&self) -> Result<()>;
+        async fn concerts(&self) -> Result<Vec<Concert>>;
+        async fn schedules(&self) -> Result<Vec<Schedule>>;
+        /// Seats 1..N of a date, in seat order.
+        async fn seats(&self, schedule: ScheduleId) -> Result<Vec<SeatRow>>;
+        async fn user_exists(&self, user: UserId) -> Result<bool>;
+        /// Every user id, as runs of consecutive ids `(first, last)`: seeded ids are one run.
+        async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>>;
+        /// Holds every seat asked for, or none (`booking::decide_hold`).
+        async fn hold(&self, req: HoldRequest) -> Result<Held>;
+        /// Lets go of a hold (`booking::decide_release`).
+        async fn release(&self, req: ReleaseRequest) -> Result<Released>;
+        async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>>;
+        /// A user's reservations, newest first.
+        async fn reservations_of(&self, user: UserId, limit: u32) -> Result<Vec<Reservation>>;
+        /// A payment already made under this key.
+        async fn payment_replay(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Receipt>>;
+        /// Debits the points, sells every seat and confirms the reservation, all or nothing
+        /// (`booking::plan_payment`).
+        async fn pay(&self, req: PayRequest) -> Result<Receipt>;
+        async fn balance(&self, user: UserId) -> Result<Points>;
+        async fn move_points(&self, req: PointsRequest) -> Result<PointsChange>;
+        async fn history(&self, user: UserId, limit: u32) -> Result<Vec<LedgerEntry>>;
+    }
+}
+
+port! {
+    /// What the background jobs need.
+    pub trait JobStore {
+        /// Marks holds past their time as expired and frees their seats; returns how many.
+        async fn expire_holds(&self, now: Millis) -> Result<u64>;
+        /// Holds past their time that the sweeper has not marked yet (the hold-expiry backlog).
+        async fn holds_past_expiry(&self, now: Millis) -> Result<u64>;
+    }
+}
+
+port! {
+    /// Seeding, the audit and other operator work.
+    pub trait AdminStore {
+        async fn is_empty(&self) -> Result<bool>;
+        async fn seed(&self, spec: SeedSpec, now: Millis) -> Result<()>;
+        /// Checks every invariant the store can see (and the queue's journal where it keeps one).
+        async fn audit(&self, now: Millis) -> Result<AuditReport>;
+    }
+}
+
+/// A whole backend's store.
+pub trait Store: BookingStore + JobStore + AdminStore {
     /// Connections in the pool and how many are busy, for metrics.
     fn pool_stats(&self) -> PoolStats;
-
-    async fn is_empty(&self) -> Result<bool>;
-    async fn seed(&self, spec: SeedSpec, now: Millis) -> Result<()>;
-    /// Checks every invariant the store can see (and the queue's journal where it keeps one).
-    async fn audit(&self, now: Millis) -> Result<AuditReport>;
 }

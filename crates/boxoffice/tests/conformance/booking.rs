@@ -193,27 +193,30 @@ pub async fn sweeper_marks_expired_holds(b: Backend) {
 /// holds on taken seats and sweeps, straight at the store: every lock order meets every other,
 /// and nothing may deadlock, fail for a dependency, or break an invariant.
 pub async fn crossing_payments_do_not_deadlock(b: Backend) {
+    use boxoffice::domain::booking::{PayRequest, PointsOp, PointsRequest};
     use boxoffice::domain::{IdempotencyKey, Millis, Points, ReservationId, ScheduleId, SeatNo, UserId};
-    use boxoffice::store::{HoldRequest, PayRequest, PointsOp, PointsRequest};
+    use boxoffice::store::HoldRequest;
     let opts = Opts {
-        seed: boxoffice::store::SeedSpec { users: 20, concerts: 1, schedules: 2, seats: 40, balance: 10_000_000 },
+        seed: boxoffice::store::SeedSpec { users: 80, concerts: 1, schedules: 2, seats: 40, balance: 10_000_000 },
         ..Opts::default()
     };
     let app = TestApp::spawn(b, opts).await;
     let store = app.server().app.store.clone();
     let now = Millis::now();
     let mut held = Vec::new();
+    // Users 1..=40 each hold two neighbouring seats, so payments lock several seats each.
     for i in 0..40i64 {
-        let user = UserId::parse(i % 20 + 1).unwrap();
-        let seat = SeatNo::from_trusted((i / 2 + 1) as i32);
+        let user = UserId::parse(i + 1).unwrap();
+        let first = (2 * (i / 2) + 1) as i32;
+        let seats = vec![SeatNo::from_trusted(first), SeatNo::from_trusted(first + 1)];
         let schedule = ScheduleId::parse(i % 2 + 1).unwrap();
-        let req = HoldRequest { user, schedule, seat_no: seat, now, expires_at: now.plus(Duration::from_secs(60)) };
-        held.push(store.hold(req).await.expect("hold"));
+        let req = HoldRequest { user, schedule, seats, now, expires_at: now.plus(Duration::from_secs(60)) };
+        held.push(store.hold(req).await.expect("hold").reservation);
     }
     let mut tasks = Vec::new();
     for (i, r) in held.iter().enumerate() {
         let store = store.clone();
-        let (owner, id, other) = (r.user, r.id, UserId::parse((r.user.get() % 20) + 1).unwrap());
+        let (owner, id, other) = (r.user, r.id, UserId::parse((r.user.get() % 40) + 1).unwrap());
         tasks.push(tokio::spawn(async move {
             let key = |s: &str| IdempotencyKey::parse(&format!("{s}-{i}")).unwrap();
             // Someone else tries to pay it first: refused, but it takes locks on the way.
@@ -241,20 +244,20 @@ pub async fn crossing_payments_do_not_deadlock(b: Backend) {
             paid.expect("payment")
         }));
     }
-    // Holds on the taken seats and sweeps, at the same time.
+    // Holds on the taken seats (by users 41..=80) and sweeps, at the same time.
     for i in 0..40i64 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let req = HoldRequest {
-                user: UserId::parse(i % 20 + 1).unwrap(),
+                user: UserId::parse(i + 41).unwrap(),
                 schedule: ScheduleId::parse(i % 2 + 1).unwrap(),
-                seat_no: SeatNo::from_trusted((i / 2 + 1) as i32),
+                seats: vec![SeatNo::from_trusted((i / 2 + 1) as i32), SeatNo::from_trusted(40 - (i / 2) as i32)],
                 now: Millis::now(),
                 expires_at: Millis::now().plus(Duration::from_secs(60)),
             };
             assert_eq!(store.hold(req).await.unwrap_err().code.as_str(), "SEAT_UNAVAILABLE");
             store.expire_holds(Millis::now()).await.expect("sweep");
-            boxoffice::store::Receipt { payment_id: 0, reservation_id: 0, amount: 0, balance: 0 }
+            boxoffice::domain::booking::Receipt { payment_id: 0, reservation_id: 0, amount: 0, balance: 0 }
         }));
     }
     for t in tasks {

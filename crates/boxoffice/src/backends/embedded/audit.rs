@@ -1,8 +1,8 @@
 //! Every invariant of DESIGN.md that the embedded store can see, as SQL that lists offenders.
 
-use super::db::db_err;
+use super::sqlite_error::db_err;
+use crate::audit::{AuditCheck, AuditReport, AUDIT_SAMPLE};
 use crate::domain::{Millis, Result};
-use crate::store::{AuditCheck, AuditReport, AUDIT_SAMPLE};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
@@ -11,8 +11,9 @@ use rusqlite::Connection;
 const CHECKS: &[(&str, &[&str])] = &[
     (
         "seat_sold_at_most_once",
-        &["SELECT 'seat', schedule_id, seat_no, 'confirmed reservations', COUNT(*) FROM reservations \
-           WHERE status = 'CONFIRMED' GROUP BY schedule_id, seat_no HAVING COUNT(*) > 1"],
+        &["SELECT 'seat', rs.schedule_id, rs.seat_no, 'confirmed reservations', COUNT(*) FROM reservation_seats rs \
+           JOIN reservations r ON r.id = rs.reservation_id WHERE r.status = 'CONFIRMED' \
+           GROUP BY rs.schedule_id, rs.seat_no HAVING COUNT(*) > 1"],
     ),
     (
         "sold_seat_has_one_completed_payment",
@@ -21,28 +22,44 @@ const CHECKS: &[(&str, &[&str])] = &[
                (SELECT COUNT(*) FROM payments p WHERE p.reservation_id = s.reservation_id) AS n \
              FROM seats s WHERE s.status = 'SOLD' AND n != 1",
             "SELECT 'seat', s.schedule_id, s.seat_no, 'sold without a confirmed reservation', s.reservation_id FROM seats s \
-             WHERE s.status = 'SOLD' AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = s.reservation_id \
-               AND r.status = 'CONFIRMED' AND r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no)",
-            "SELECT 'reservation', r.id, 'confirmed but seat not sold to it' FROM reservations r WHERE r.status = 'CONFIRMED' \
-             AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = r.schedule_id AND s.seat_no = r.seat_no \
+             WHERE s.status = 'SOLD' AND NOT EXISTS (SELECT 1 FROM reservations r JOIN reservation_seats rs \
+               ON rs.reservation_id = r.id WHERE r.id = s.reservation_id AND r.status = 'CONFIRMED' \
+               AND rs.schedule_id = s.schedule_id AND rs.seat_no = s.seat_no)",
+            "SELECT 'seat', s.schedule_id, s.seat_no, 'sold without its sale record' FROM seats s WHERE s.status = 'SOLD' \
+             AND NOT EXISTS (SELECT 1 FROM sold_seats x WHERE x.schedule_id = s.schedule_id AND x.seat_no = s.seat_no \
+               AND x.reservation_id = s.reservation_id)",
+            "SELECT 'reservation', r.id, 'confirmed but seat not sold to it', rs.seat_no FROM reservations r \
+             JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE r.status = 'CONFIRMED' \
+             AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = rs.schedule_id AND s.seat_no = rs.seat_no \
                AND s.status = 'SOLD' AND s.reservation_id = r.id)",
-            "SELECT 'payment', p.id, 'for a reservation that is not confirmed or of another user' FROM payments p \
-             JOIN reservations r ON r.id = p.reservation_id \
-             WHERE r.status != 'CONFIRMED' OR r.user_id != p.user_id OR r.price != p.amount OR r.payment_id != p.id",
+            "SELECT 'payment', p.id, 'for a reservation that is not confirmed, of another user or of another price' \
+             FROM payments p JOIN reservations r ON r.id = p.reservation_id \
+             WHERE r.status != 'CONFIRMED' OR r.user_id != p.user_id OR r.price != p.amount OR r.payment_id != p.id \
+               OR r.price != (SELECT SUM(price) FROM reservation_seats rs WHERE rs.reservation_id = r.id)",
         ],
     ),
     (
         "holds_are_consistent",
         &[
             "SELECT 'seat', s.schedule_id, s.seat_no, 'held for a reservation that is not its live hold', s.reservation_id \
-             FROM seats s WHERE s.status = 'HELD' AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = s.reservation_id \
-               AND r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no AND r.status = 'HELD' AND r.expires_at = s.hold_expires_at)",
-            "SELECT 'reservation', r.id, 'live hold whose seat does not point to it' FROM reservations r \
-             WHERE r.status = 'HELD' AND r.expires_at > ?1 AND NOT EXISTS (SELECT 1 FROM seats s \
-               WHERE s.schedule_id = r.schedule_id AND s.seat_no = r.seat_no AND s.status = 'HELD' AND s.reservation_id = r.id)",
-            "SELECT 'seat', schedule_id, seat_no, 'live holds', COUNT(*) FROM reservations \
-             WHERE status = 'HELD' AND expires_at > ?1 GROUP BY schedule_id, seat_no HAVING COUNT(*) > 1",
+             FROM seats s WHERE s.status = 'HELD' AND NOT EXISTS (SELECT 1 FROM reservations r JOIN reservation_seats rs \
+               ON rs.reservation_id = r.id WHERE r.id = s.reservation_id AND rs.schedule_id = s.schedule_id \
+               AND rs.seat_no = s.seat_no AND r.status = 'HELD' AND r.expires_at = s.hold_expires_at)",
+            "SELECT 'reservation', r.id, 'live hold whose seat does not point to it', rs.seat_no FROM reservations r \
+             JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE r.status = 'HELD' AND r.expires_at > ?1 \
+             AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = rs.schedule_id AND s.seat_no = rs.seat_no \
+               AND s.status = 'HELD' AND s.reservation_id = r.id)",
+            "SELECT 'seat', rs.schedule_id, rs.seat_no, 'live holds', COUNT(*) FROM reservations r \
+             JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE r.status = 'HELD' AND r.expires_at > ?1 \
+             GROUP BY rs.schedule_id, rs.seat_no HAVING COUNT(*) > 1",
+            "SELECT 'reservation', r.id, 'has no seats' FROM reservations r \
+             WHERE NOT EXISTS (SELECT 1 FROM reservation_seats rs WHERE rs.reservation_id = r.id)",
         ],
+    ),
+    (
+        "one_live_hold_per_user",
+        &["SELECT 'user', user_id, 'live holds', COUNT(*) FROM reservations \
+           WHERE status = 'HELD' AND expires_at > ?1 GROUP BY user_id HAVING COUNT(*) > 1"],
     ),
     (
         "balance_equals_ledger_and_is_not_negative",

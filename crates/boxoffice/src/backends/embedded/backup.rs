@@ -9,7 +9,7 @@
 //! as they were at the snapshot. The token secret (`token.secret` in the data directory) is a
 //! separate file: keep it with the backups, or every token in the restored lines is refused.
 
-use super::db::db_err;
+use super::sqlite_error::db_err;
 use crate::domain::error::Code;
 use crate::domain::{Error, Result};
 use rusqlite::{Connection, OpenFlags};

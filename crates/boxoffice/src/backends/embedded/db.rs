@@ -9,6 +9,7 @@
 //! while a commit runs goes into the next one). One thread owns the connection, so writes queue
 //! instead of failing with `SQLITE_BUSY`, and a select-then-update inside one write is race-free.
 
+pub(crate) use super::sqlite_error::db_err;
 use crate::domain::{Error, Result};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
@@ -166,16 +167,6 @@ pub struct Db {
     batches: Arc<AtomicUsize>,
     opts: DbOptions,
     pub path: PathBuf,
-}
-
-pub(crate) fn db_err(e: rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode::*;
-    match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | SystemIoFailure | OutOfMemory) => {
-            Error::unavailable("database", e)
-        }
-        _ => Error::internal(format!("database: {e}")),
-    }
 }
 
 fn configure(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {

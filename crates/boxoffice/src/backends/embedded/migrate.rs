@@ -1,10 +1,11 @@
 //! Versioned migrations for the SQLite backend, applied in order, each in its own transaction.
 
-use super::db::db_err;
-use crate::domain::Result;
-use rusqlite::Connection;
+use super::sqlite_error::db_err;
+use crate::domain::{Error, Result};
+use rusqlite::{Connection, OptionalExtension};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_group_holds.sql"))];
 
 /// Applies every migration not applied yet; returns how many ran.
 pub fn apply(conn: &mut Connection) -> Result<usize> {
@@ -13,6 +14,15 @@ pub fn apply(conn: &mut Connection) -> Result<usize> {
     )
     .map_err(db_err)?;
     let mut ran = 0;
+    // Rebuilding a table (SQLite cannot change a CHECK in place) needs foreign keys off while it
+    // runs; they are checked before each migration commits, and on again afterwards.
+    conn.pragma_update(None, "foreign_keys", "OFF").map_err(db_err)?;
+    let result = apply_each(conn, &mut ran);
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
+    result.map(|()| ran)
+}
+
+fn apply_each(conn: &mut Connection, ran: &mut usize) -> Result<()> {
     for (version, sql) in MIGRATIONS {
         let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
         let done: bool = txn
@@ -25,9 +35,16 @@ pub fn apply(conn: &mut Connection) -> Result<usize> {
                 rusqlite::params![version, crate::domain::Millis::now().0],
             )
             .map_err(db_err)?;
-            ran += 1;
+            let broken: Option<String> = txn
+                .query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            if let Some(table) = broken {
+                return Err(Error::internal(format!("migration {version} leaves {table} with broken references")));
+            }
+            *ran += 1;
         }
         txn.commit().map_err(db_err)?;
     }
-    Ok(ran)
+    Ok(())
 }

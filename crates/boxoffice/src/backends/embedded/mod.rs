@@ -6,6 +6,7 @@ pub mod backup;
 pub mod db;
 mod migrate;
 mod seed;
+mod sqlite_error;
 mod store;
 mod waiting_room;
 

@@ -1,7 +1,7 @@
 //! Load-test fixtures in one transaction with prepared statements: 100,000 users take well
 //! under a second.
 
-use super::db::db_err;
+use super::sqlite_error::db_err;
 use crate::domain::booking::seeded_price;
 use crate::domain::error::Code;
 use crate::domain::{Error, Millis, Result};

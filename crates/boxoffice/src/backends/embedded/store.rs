@@ -1,18 +1,25 @@
 //! The embedded store: one SQLite file in WAL mode, written through the group-committing writer.
+//! It loads rows, asks `domain::booking` what follows, and writes that.
 
-use super::db::{db_err, Db, DbOptions};
+use super::db::{Db, DbOptions};
+use super::sqlite_error::db_err;
 use super::{audit, seed};
-use crate::domain::booking::{self, Reservation, ReservationStatus};
-use crate::domain::error::Code;
+use crate::audit::AuditReport;
+use crate::domain::booking::{
+    self, HoldDecision, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, ReleaseDecision, Reservation,
+    SeatForHold,
+};
+use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
 use crate::store::{
-    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
-    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
+    replay, seat_hold_lapsed, seat_is_free, store_response, AdminStore, BookingStore, Concert, Held, HoldRequest,
+    JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule, SeatRow, SeedSpec, Store,
+    RESERVATION_COLS, USER_ID_RANGES,
 };
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,44 +45,92 @@ impl SqliteStore {
     }
 }
 
-fn reservation_from_row(r: &Row) -> rusqlite::Result<Reservation> {
-    let status: String = r.get(5)?;
-    Ok(Reservation {
-        id: ReservationId::from_trusted(r.get(0)?),
-        user: UserId::from_trusted(r.get(1)?),
-        schedule: ScheduleId::from_trusted(r.get(2)?),
-        seat_no: SeatNo::from_trusted(r.get(3)?),
-        price: Points::from_trusted(r.get(4)?),
-        status: ReservationStatus::parse_stored(&status).unwrap_or(ReservationStatus::Expired),
-        created_at: Millis(r.get(6)?),
-        expires_at: Millis(r.get(7)?),
-        payment_id: r.get::<_, Option<i64>>(8)?.map(PaymentId::from_trusted),
+// ---- loading ----
+
+fn reservation_seats(c: &Connection, id: i64) -> Result<Vec<(i32, i64)>> {
+    let mut s = c
+        .prepare_cached("SELECT seat_no, price FROM reservation_seats WHERE reservation_id = ?1 ORDER BY seat_no")
+        .map_err(db_err)?;
+    let rows = s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(db_err)?;
+    Ok(rows)
+}
+
+fn reservations_where(c: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Reservation>> {
+    let mut s =
+        c.prepare_cached(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE {filter}")).map_err(db_err)?;
+    let heads: Vec<ReservationHead> = s
+        .query_map(args, |r| {
+            Ok(ReservationHead {
+                id: r.get(0)?,
+                user: r.get(1)?,
+                schedule: r.get(2)?,
+                status: r.get(3)?,
+                created_at: r.get(4)?,
+                expires_at: r.get(5)?,
+                payment: r.get(6)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(db_err)?;
+    heads
+        .into_iter()
+        .map(|h| {
+            let seats = reservation_seats(c, h.id)?;
+            h.with_seats(seats)
+        })
+        .collect()
+}
+
+fn load_reservation(c: &Connection, id: ReservationId) -> Result<Option<Reservation>> {
+    Ok(reservations_where(c, "id = ?1", [id.get()])?.pop())
+}
+
+fn live_hold_of(c: &Connection, user: UserId, now: Millis) -> Result<Option<Reservation>> {
+    Ok(reservations_where(
+        c,
+        "user_id = ?1 AND status = 'HELD' AND expires_at > ?2 ORDER BY id DESC LIMIT 1",
+        params![user.get(), now.0],
+    )?
+    .pop())
+}
+
+fn load_balance(c: &Connection, user: UserId) -> Result<Option<Points>> {
+    c.prepare_cached("SELECT balance FROM users WHERE id = ?1")
+        .and_then(|mut s| s.query_row([user.get()], |r| r.get::<_, i64>(0)).optional())
+        .map_err(db_err)
+        .map(|b| b.map(Points::from_trusted))
+}
+
+type StoredSeat = (i32, i64, String, Option<i64>, Option<i64>, Option<i64>);
+
+fn seat_row(r: &rusqlite::Row) -> rusqlite::Result<StoredSeat> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+/// A seat's columns and, when held, who holds it (`SeatState::Held::holder`).
+const SEATS_FROM: &str = "s.seat_no, s.price, s.status, s.hold_expires_at, s.reservation_id, r.user_id \
+     FROM seats s LEFT JOIN reservations r ON r.id = s.reservation_id AND s.status = 'HELD'";
+
+fn to_seat(row: StoredSeat) -> Result<SeatRow> {
+    let (n, price, status, until, reservation, holder) = row;
+    Ok(SeatRow {
+        seat_no: SeatNo::from_trusted(n),
+        price: Points::from_trusted(price),
+        state: SeatState::from_stored(&status, until, reservation, holder)?,
     })
 }
 
-fn load_reservation(conn: &Connection, id: ReservationId) -> Result<Option<Reservation>> {
-    conn.prepare_cached(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE id = ?1"))
-        .and_then(|mut s| s.query_row([id.get()], reservation_from_row).optional())
-        .map_err(db_err)
-}
-
-fn load_balance(conn: &Connection, user: UserId) -> Result<Points> {
-    conn.prepare_cached("SELECT balance FROM users WHERE id = ?1")
-        .and_then(|mut s| s.query_row([user.get()], |r| r.get::<_, i64>(0)).optional())
-        .map_err(db_err)?
-        .map(Points::from_trusted)
-        .ok_or_else(|| booking::user_not_found(user))
-}
-
 /// The stored request and response of an idempotent call, if the key was used before.
-fn idempotent_replay(conn: &Connection, user: UserId, scope: &str, key: &str) -> Result<Option<(String, String)>> {
-    conn.prepare_cached("SELECT request, response FROM idempotency WHERE user_id = ?1 AND scope = ?2 AND key = ?3")
+fn stored_outcome(c: &Connection, user: UserId, scope: &str, key: &str) -> Result<Option<(String, Option<String>)>> {
+    c.prepare_cached("SELECT request, response FROM idempotency WHERE user_id = ?1 AND scope = ?2 AND key = ?3")
         .and_then(|mut s| s.query_row(params![user.get(), scope, key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(db_err)
 }
 
+// ---- writing ----
+
 fn remember(
-    conn: &Connection,
+    c: &Connection,
     user: UserId,
     scope: &str,
     key: &str,
@@ -83,8 +138,8 @@ fn remember(
     response: &impl serde::Serialize,
     now: Millis,
 ) -> Result<()> {
-    let body = crate::store::store_response(response)?;
-    conn.prepare_cached(
+    let body = store_response(response)?;
+    c.prepare_cached(
         "INSERT INTO idempotency (user_id, scope, key, request, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut s| s.execute(params![user.get(), scope, key, request, body, now.0]))
@@ -93,7 +148,7 @@ fn remember(
 }
 
 fn write_ledger(
-    conn: &Connection,
+    c: &Connection,
     user: UserId,
     op: PointsOp,
     amount: Points,
@@ -101,10 +156,10 @@ fn write_ledger(
     payment: Option<i64>,
     now: Millis,
 ) -> Result<()> {
-    conn.prepare_cached("UPDATE users SET balance = ?2 WHERE id = ?1")
+    c.prepare_cached("UPDATE users SET balance = ?2 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![user.get(), after.get()]))
         .map_err(db_err)?;
-    conn.prepare_cached(
+    c.prepare_cached(
         "INSERT INTO point_ledger (user_id, kind, amount, balance_after, payment_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .and_then(|mut s| s.execute(params![user.get(), op.as_str(), amount.get(), after.get(), payment, now.0]))
@@ -112,8 +167,148 @@ fn write_ledger(
     Ok(())
 }
 
+/// Ends reservations (expired or released) and frees the seats they still hold.
+fn end_reservations(c: &Connection, ids: &[ReservationId], status: &str, now: Millis) -> Result<()> {
+    for id in ids {
+        c.prepare_cached("UPDATE reservations SET status = ?2, ended_at = ?3 WHERE id = ?1 AND status = 'HELD'")
+            .and_then(|mut s| s.execute(params![id.get(), status, now.0]))
+            .map_err(db_err)?;
+        c.prepare_cached(
+            "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL \
+             WHERE reservation_id = ?1 AND status = 'HELD'",
+        )
+        .and_then(|mut s| s.execute([id.get()]))
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn hold(t: &Connection, req: &HoldRequest) -> Result<Held> {
+    let live = live_hold_of(t, req.user, req.now)?;
+    let mut found = Vec::with_capacity(req.seats.len());
+    {
+        let mut s = t
+            .prepare_cached(&format!("SELECT {SEATS_FROM} WHERE s.schedule_id = ?1 AND s.seat_no = ?2"))
+            .map_err(db_err)?;
+        for seat in &req.seats {
+            if let Some(row) =
+                s.query_row(params![req.schedule.get(), seat.get()], seat_row).optional().map_err(db_err)?
+            {
+                let row = to_seat(row)?;
+                found.push(SeatForHold { seat_no: row.seat_no, price: row.price, state: row.state });
+            }
+        }
+    }
+    let (seats, lapsed) = match booking::decide_hold(req.schedule, &req.seats, &found, live, req.now)? {
+        HoldDecision::Again(reservation) => return Ok(Held { reservation, again: true, lapsed: Vec::new() }),
+        HoldDecision::Take { seats, lapsed } => (seats, lapsed),
+    };
+    end_reservations(t, &lapsed, "EXPIRED", req.now)?;
+    let total: i64 = seats.iter().map(|s| s.price.get()).sum();
+    let id: i64 = t
+        .prepare_cached(
+            "INSERT INTO reservations (user_id, schedule_id, price, status, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, 'HELD', ?4, ?5) RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![req.user.get(), req.schedule.get(), total, req.now.0, req.expires_at.0], |r| r.get(0))
+        })
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => booking::user_not_found(req.user),
+            _ => db_err(e),
+        })?;
+    let mut add = t
+        .prepare_cached(
+            "INSERT INTO reservation_seats (reservation_id, schedule_id, seat_no, price) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db_err)?;
+    // Conditional on each seat being free: the single writer makes this a formality, but it
+    // keeps every statement right on its own.
+    let mut take = t
+        .prepare_cached(&format!(
+            "UPDATE seats SET status = 'HELD', reservation_id = ?3, hold_expires_at = ?4 \
+             WHERE schedule_id = ?1 AND seat_no = ?2 AND {}",
+            seat_is_free("?5")
+        ))
+        .map_err(db_err)?;
+    for seat in &seats {
+        add.execute(params![id, req.schedule.get(), seat.seat_no.get(), seat.price.get()]).map_err(db_err)?;
+        if take
+            .execute(params![req.schedule.get(), seat.seat_no.get(), id, req.expires_at.0, req.now.0])
+            .map_err(db_err)?
+            != 1
+        {
+            return Err(Error::seat_unavailable());
+        }
+    }
+    Ok(Held { reservation: req.held(ReservationId::from_trusted(id), seats), again: false, lapsed })
+}
+
+fn pay(t: &Connection, req: &PayRequest) -> Result<Receipt> {
+    let request = req.fingerprint();
+    if let Some(receipt) = replay(stored_outcome(t, req.user, "payment", req.key.as_str())?, &request)? {
+        return Ok(receipt);
+    }
+    let plan = booking::plan_payment(req, load_reservation(t, req.reservation)?, load_balance(t, req.user)?)?;
+    let r = &plan.reservation;
+    let payment: i64 = t
+        .prepare_cached(
+            "INSERT INTO payments (reservation_id, user_id, amount, idempotency_key, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![r.id.get(), req.user.get(), plan.amount.get(), req.key.as_str(), req.now.0], |row| {
+                row.get(0)
+            })
+        })
+        .map_err(db_err)?;
+    write_ledger(t, req.user, PointsOp::Use, plan.amount, plan.balance_after, Some(payment), req.now)?;
+    let mut sell = t
+        .prepare_cached(
+            "UPDATE seats SET status = 'SOLD', hold_expires_at = NULL \
+             WHERE schedule_id = ?1 AND seat_no = ?2 AND reservation_id = ?3 AND status = 'HELD'",
+        )
+        .map_err(db_err)?;
+    let mut record = t
+        .prepare_cached(
+            "INSERT INTO sold_seats (schedule_id, seat_no, reservation_id, payment_id) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db_err)?;
+    for seat in &r.seats {
+        if sell.execute(params![r.schedule.get(), seat.seat_no.get(), r.id.get()]).map_err(db_err)? != 1 {
+            return Err(Error::internal(format!(
+                "seat {} of reservation {} is not held by it",
+                seat.seat_no.get(),
+                r.id
+            )));
+        }
+        record.execute(params![r.schedule.get(), seat.seat_no.get(), r.id.get(), payment]).map_err(db_err)?;
+    }
+    t.prepare_cached("UPDATE reservations SET status = 'CONFIRMED', confirmed_at = ?2, payment_id = ?3 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![r.id.get(), req.now.0, payment]))
+        .map_err(db_err)?;
+    let receipt = plan.receipt(PaymentId::from_trusted(payment));
+    remember(t, req.user, "payment", req.key.as_str(), &request, &receipt, req.now)?;
+    Ok(receipt)
+}
+
+fn move_points(t: &Connection, req: &PointsRequest) -> Result<PointsChange> {
+    let request = req.fingerprint();
+    if let Some(key) = &req.key {
+        if let Some(change) = replay(stored_outcome(t, req.user, req.scope(), key.as_str())?, &request)? {
+            return Ok(change);
+        }
+    }
+    let change = booking::plan_points(req, load_balance(t, req.user)?)?;
+    write_ledger(t, req.user, req.op, req.amount, Points::from_trusted(change.balance), None, req.now)?;
+    if let Some(key) = &req.key {
+        remember(t, req.user, req.scope(), key.as_str(), &request, &change, req.now)?;
+    }
+    Ok(change)
+}
+
 #[async_trait]
-impl Store for SqliteStore {
+impl BookingStore for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.db.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err)).await
     }
@@ -137,7 +332,9 @@ impl Store for SqliteStore {
         self.db
             .read(|c| {
                 let mut s = c
-                    .prepare_cached("SELECT id, concert_id, starts_at, seat_count FROM schedules ORDER BY concert_id, starts_at, id")
+                    .prepare_cached(
+                        "SELECT id, concert_id, starts_at, seat_count FROM schedules ORDER BY concert_id, starts_at, id",
+                    )
                     .map_err(db_err)?;
                 let rows = s
                     .query_map([], |r| {
@@ -159,41 +356,23 @@ impl Store for SqliteStore {
         self.db
             .read(move |c| {
                 let mut s = c
-                    .prepare_cached(
-                        "SELECT seat_no, price, status, hold_expires_at FROM seats WHERE schedule_id = ?1 ORDER BY seat_no",
-                    )
+                    .prepare_cached(&format!("SELECT {SEATS_FROM} WHERE s.schedule_id = ?1 ORDER BY s.seat_no"))
                     .map_err(db_err)?;
-                let rows = s
-                    .query_map([schedule.get()], |r| {
-                        let status: String = r.get(2)?;
-                        Ok(SeatRow {
-                            seat_no: SeatNo::from_trusted(r.get(0)?),
-                            price: Points::from_trusted(r.get(1)?),
-                            sold: status == "SOLD",
-                            held_until: if status == "HELD" { r.get::<_, Option<i64>>(3)?.map(Millis) } else { None },
-                        })
-                    })
-                    .and_then(|rows| rows.collect())
-                    .map_err(db_err)?;
-                Ok(rows)
+                let rows: Vec<_> =
+                    s.query_map([schedule.get()], seat_row).and_then(|rows| rows.collect()).map_err(db_err)?;
+                rows.into_iter().map(to_seat).collect()
             })
             .await
     }
 
     async fn user_exists(&self, user: UserId) -> Result<bool> {
-        self.db
-            .read(move |c| match load_balance(c, user) {
-                Ok(_) => Ok(true),
-                Err(e) if e.code == Code::UserNotFound => Ok(false),
-                Err(e) => Err(e),
-            })
-            .await
+        self.db.read(move |c| Ok(load_balance(c, user)?.is_some())).await
     }
 
     async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>> {
         self.db
             .read(|c| {
-                let mut s = c.prepare(crate::store::USER_ID_RANGES).map_err(db_err)?;
+                let mut s = c.prepare(USER_ID_RANGES).map_err(db_err)?;
                 let rows = s
                     .query_map([], |r| Ok((UserId::from_trusted(r.get(0)?), UserId::from_trusted(r.get(1)?))))
                     .and_then(|rows| rows.collect())
@@ -203,57 +382,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn hold(&self, req: HoldRequest) -> Result<Reservation> {
+    async fn hold(&self, req: HoldRequest) -> Result<Held> {
+        self.db.write(move |t| hold(t, &req)).await
+    }
+
+    async fn release(&self, req: ReleaseRequest) -> Result<Released> {
         self.db
             .write(move |t| {
-                let (sched, seat, now) = (req.schedule.get(), req.seat_no.get(), req.now.0);
-                // Read the seat; a hold past its time counts as free.
-                let seat_row: Option<(i64, String, Option<i64>, Option<i64>)> = t
-                    .prepare_cached(
-                        "SELECT price, status, hold_expires_at, reservation_id FROM seats WHERE schedule_id = ?1 AND seat_no = ?2",
-                    )
-                    .and_then(|mut s| s.query_row([sched, seat as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
-                    .map_err(db_err)?;
-                let Some((price, status, held_until, previous)) = seat_row else {
-                    return Err(Error::new(Code::SeatNotFound,
-                        format!("schedule {sched} has no seat {seat}"),
-                    ));
-                };
-                let free = status == "AVAILABLE" || (status == "HELD" && held_until.is_some_and(|u| u <= now));
-                if !free {
-                    return Err(Error::seat_unavailable());
+                let r = load_reservation(t, req.reservation)?
+                    .ok_or_else(|| booking::reservation_not_found(req.reservation))?;
+                match booking::decide_release(&r, req.user, req.now)? {
+                    ReleaseDecision::AlreadyOver => Ok(Released { reservation: r, freed: false }),
+                    ReleaseDecision::Release => {
+                        end_reservations(t, &[r.id], "RELEASED", req.now)?;
+                        let reservation = load_reservation(t, r.id)?
+                            .ok_or_else(|| Error::internal("released reservation vanished"))?;
+                        Ok(Released { reservation, freed: true })
+                    }
                 }
-                if let Some(prev) = previous.filter(|_| status == "HELD") {
-                    t.prepare_cached("UPDATE reservations SET status = 'EXPIRED' WHERE id = ?1 AND status = 'HELD'")
-                        .and_then(|mut s| s.execute([prev]))
-                        .map_err(db_err)?;
-                }
-                let id: i64 = t
-                    .prepare_cached(
-                        "INSERT INTO reservations (user_id, schedule_id, seat_no, price, status, created_at, expires_at) \
-                         VALUES (?1, ?2, ?3, ?4, 'HELD', ?5, ?6) RETURNING id",
-                    )
-                    .and_then(|mut s| s.query_row(params![req.user.get(), sched, seat, price, now, req.expires_at.0], |r| r.get(0)))
-                    .map_err(|e| match e {
-                        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                            booking::user_not_found(req.user)
-                        }
-                        e => db_err(e),
-                    })?;
-                // Conditional on the seat still being free: the single writer makes this a formality,
-                // but it keeps the statement correct on its own.
-                let changed = t
-                    .prepare_cached(
-                        "UPDATE seats SET status = 'HELD', reservation_id = ?3, hold_expires_at = ?4 \
-                         WHERE schedule_id = ?1 AND seat_no = ?2 \
-                           AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at <= ?5))",
-                    )
-                    .and_then(|mut s| s.execute(params![sched, seat, id, req.expires_at.0, now]))
-                    .map_err(db_err)?;
-                if changed != 1 {
-                    return Err(Error::seat_unavailable());
-                }
-                Ok(req.held(ReservationId::from_trusted(id), Points::from_trusted(price)))
             })
             .await
     }
@@ -262,99 +408,40 @@ impl Store for SqliteStore {
         self.db.read(move |c| load_reservation(c, id)).await
     }
 
+    async fn reservations_of(&self, user: UserId, limit: u32) -> Result<Vec<Reservation>> {
+        self.db
+            .read(move |c| reservations_where(c, "user_id = ?1 ORDER BY id DESC LIMIT ?2", params![user.get(), limit]))
+            .await
+    }
+
     async fn payment_replay(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Receipt>> {
         let key = key.clone();
         self.db
             .read(move |c| {
-                idempotent_replay(c, user, "payment", key.as_str())?
-                    .map(|(_, response)| parse_stored(&response))
-                    .transpose()
+                Ok(match stored_outcome(c, user, "payment", key.as_str())? {
+                    Some((request, response)) => replay(Some((request.clone(), response)), &request)?,
+                    None => None,
+                })
             })
             .await
     }
 
     async fn pay(&self, req: PayRequest) -> Result<Receipt> {
-        self.db
-            .write(move |t| {
-                let request = req.reservation.get().to_string();
-                if let Some((stored, response)) = idempotent_replay(t, req.user, "payment", req.key.as_str())? {
-                    booking::check_replay(&stored, &request)?;
-                    return parse_stored(&response);
-                }
-                let res = load_reservation(t, req.reservation)?
-                    .ok_or_else(|| booking::reservation_not_found(req.reservation))?;
-                res.check_payable(req.user, req.now)?;
-                let after = booking::debit(load_balance(t, req.user)?, res.price)?;
-                let payment_id: i64 = t
-                    .prepare_cached(
-                        "INSERT INTO payments (reservation_id, user_id, amount, idempotency_key, created_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(
-                            params![res.id.get(), req.user.get(), res.price.get(), req.key.as_str(), req.now.0],
-                            |r| r.get(0),
-                        )
-                    })
-                    .map_err(db_err)?;
-                write_ledger(t, req.user, PointsOp::Use, res.price, after, Some(payment_id), req.now)?;
-                let sold = t
-                    .prepare_cached(
-                        "UPDATE seats SET status = 'SOLD', hold_expires_at = NULL \
-                         WHERE schedule_id = ?1 AND seat_no = ?2 AND reservation_id = ?3 AND status = 'HELD'",
-                    )
-                    .and_then(|mut s| s.execute(params![res.schedule.get(), res.seat_no.get(), res.id.get()]))
-                    .map_err(db_err)?;
-                if sold != 1 {
-                    return Err(Error::internal(format!("seat of reservation {} is not held by it", res.id)));
-                }
-                t.prepare_cached(
-                    "UPDATE reservations SET status = 'CONFIRMED', confirmed_at = ?2, payment_id = ?3 WHERE id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![res.id.get(), req.now.0, payment_id]))
-                .map_err(db_err)?;
-                let receipt =
-                    Receipt { payment_id, reservation_id: res.id.get(), amount: res.price.get(), balance: after.get() };
-                remember(t, req.user, "payment", req.key.as_str(), &request, &receipt, req.now)?;
-                Ok(receipt)
-            })
-            .await
+        self.db.write(move |t| pay(t, &req)).await
     }
 
     async fn balance(&self, user: UserId) -> Result<Points> {
-        self.db.read(move |c| load_balance(c, user)).await
+        self.db.read(move |c| load_balance(c, user)?.ok_or_else(|| booking::user_not_found(user))).await
     }
 
     async fn move_points(&self, req: PointsRequest) -> Result<PointsChange> {
-        self.db
-            .write(move |t| {
-                let scope = req.op.as_str();
-                let request = req.amount.get().to_string();
-                if let Some(key) = &req.key {
-                    if let Some((stored, response)) = idempotent_replay(t, req.user, scope, key.as_str())? {
-                        booking::check_replay(&stored, &request)?;
-                        return parse_stored(&response);
-                    }
-                }
-                let before = load_balance(t, req.user)?;
-                let after = match req.op {
-                    PointsOp::Charge => booking::credit(before, req.amount)?,
-                    PointsOp::Use => booking::debit(before, req.amount)?,
-                };
-                write_ledger(t, req.user, req.op, req.amount, after, None, req.now)?;
-                let change = PointsChange { user_id: req.user.get(), amount: req.amount.get(), balance: after.get() };
-                if let Some(key) = &req.key {
-                    remember(t, req.user, scope, key.as_str(), &request, &change, req.now)?;
-                }
-                Ok(change)
-            })
-            .await
+        self.db.write(move |t| move_points(t, &req)).await
     }
 
     async fn history(&self, user: UserId, limit: u32) -> Result<Vec<LedgerEntry>> {
         self.db
             .read(move |c| {
-                load_balance(c, user)?;
+                load_balance(c, user)?.ok_or_else(|| booking::user_not_found(user))?;
                 let mut s = c
                     .prepare_cached(
                         "SELECT id, kind, amount, balance_after, payment_id, created_at FROM point_ledger \
@@ -378,19 +465,24 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl JobStore for SqliteStore {
     async fn expire_holds(&self, now: Millis) -> Result<u64> {
         self.db
             .write(move |t| {
                 let n = t
                     .execute(
-                        "UPDATE reservations SET status = 'EXPIRED' WHERE status = 'HELD' AND expires_at <= ?1",
+                        "UPDATE reservations SET status = 'EXPIRED', ended_at = ?1 WHERE status = 'HELD' AND expires_at <= ?1",
                         [now.0],
                     )
                     .map_err(db_err)?;
                 t.execute(
-                    "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL \
-                     WHERE status = 'HELD' AND hold_expires_at <= ?1",
+                    &format!(
+                        "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL WHERE {}",
+                        seat_hold_lapsed("?1")
+                    ),
                     [now.0],
                 )
                 .map_err(db_err)?;
@@ -402,18 +494,17 @@ impl Store for SqliteStore {
     async fn holds_past_expiry(&self, now: Millis) -> Result<u64> {
         self.db
             .read(move |c| {
-                c.prepare_cached("SELECT COUNT(*) FROM seats WHERE status = 'HELD' AND hold_expires_at <= ?1")
+                c.prepare_cached(&format!("SELECT COUNT(*) FROM seats WHERE {}", seat_hold_lapsed("?1")))
                     .and_then(|mut s| s.query_row([now.0], |r| r.get::<_, i64>(0)))
                     .map(|n| n as u64)
                     .map_err(db_err)
             })
             .await
     }
+}
 
-    fn pool_stats(&self) -> crate::store::PoolStats {
-        self.db.pool_stats()
-    }
-
+#[async_trait]
+impl AdminStore for SqliteStore {
     async fn is_empty(&self) -> Result<bool> {
         self.db
             .read(|c| {
@@ -433,5 +524,11 @@ impl Store for SqliteStore {
 
     async fn audit(&self, now: Millis) -> Result<AuditReport> {
         self.db.read(move |c| audit::run(c, now)).await
+    }
+}
+
+impl Store for SqliteStore {
+    fn pool_stats(&self) -> crate::store::PoolStats {
+        self.db.pool_stats()
     }
 }

@@ -13,7 +13,8 @@
 //! fails reloads the lines from the journal (the rollback hook), so memory never keeps a change
 //! the journal does not have.
 
-use crate::backends::embedded::db::{db_err, Db};
+use super::db::Db;
+use super::sqlite_error::db_err;
 use crate::domain::queue_policy::{admission_step, eta_seconds, retry_after_seconds, smoothed_rate};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
 use crate::queue::{EndReason, Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};

@@ -2,8 +2,8 @@
 //! as the SQLite backend's audit, in this dialect). Queue invariants live in the waiting room.
 
 use super::store::pg_err;
+use crate::audit::{AuditCheck, AuditReport, AUDIT_SAMPLE};
 use crate::domain::{Millis, Result};
-use crate::store::{AuditCheck, AuditReport, AUDIT_SAMPLE};
 use sqlx::{PgConnection, Row};
 
 /// (name, queries): a check passes when none of its queries returns a row. Each query returns
@@ -11,8 +11,9 @@ use sqlx::{PgConnection, Row};
 const CHECKS: &[(&str, &[&str])] = &[
     (
         "seat_sold_at_most_once",
-        &["SELECT format('seat %s/%s has %s confirmed reservations', schedule_id, seat_no, COUNT(*)) FROM reservations \
-           WHERE status = 'CONFIRMED' AND $1 IS NOT NULL GROUP BY schedule_id, seat_no HAVING COUNT(*) > 1"],
+        &["SELECT format('seat %s/%s has %s confirmed reservations', rs.schedule_id, rs.seat_no, COUNT(*)) \
+           FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id \
+           WHERE r.status = 'CONFIRMED' AND $1 IS NOT NULL GROUP BY rs.schedule_id, rs.seat_no HAVING COUNT(*) > 1"],
     ),
     (
         "sold_seat_has_one_completed_payment",
@@ -21,28 +22,44 @@ const CHECKS: &[(&str, &[&str])] = &[
                SELECT s.*, (SELECT COUNT(*) FROM payments p WHERE p.reservation_id = s.reservation_id) AS n \
                FROM seats s WHERE s.status = 'SOLD') s WHERE n != 1 AND $1 IS NOT NULL",
             "SELECT format('seat %s/%s sold without a confirmed reservation', s.schedule_id, s.seat_no) FROM seats s \
-             WHERE s.status = 'SOLD' AND $1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = s.reservation_id \
-               AND r.status = 'CONFIRMED' AND r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no)",
-            "SELECT format('reservation %s confirmed but its seat is not sold to it', r.id) FROM reservations r \
-             WHERE r.status = 'CONFIRMED' AND $1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = r.schedule_id \
-               AND s.seat_no = r.seat_no AND s.status = 'SOLD' AND s.reservation_id = r.id)",
-            "SELECT format('payment %s is for a reservation that is not confirmed or of another user', p.id) FROM payments p \
-             JOIN reservations r ON r.id = p.reservation_id WHERE $1 IS NOT NULL AND \
-             (r.status != 'CONFIRMED' OR r.user_id != p.user_id OR r.price != p.amount OR r.payment_id IS DISTINCT FROM p.id)",
+             WHERE s.status = 'SOLD' AND $1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservations r \
+               JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE r.id = s.reservation_id \
+               AND r.status = 'CONFIRMED' AND rs.schedule_id = s.schedule_id AND rs.seat_no = s.seat_no)",
+            "SELECT format('seat %s/%s sold without its sale record', s.schedule_id, s.seat_no) FROM seats s \
+             WHERE s.status = 'SOLD' AND $1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sold_seats x \
+               WHERE x.schedule_id = s.schedule_id AND x.seat_no = s.seat_no AND x.reservation_id = s.reservation_id)",
+            "SELECT format('reservation %s is confirmed but seat %s is not sold to it', r.id, rs.seat_no) \
+             FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id \
+             WHERE r.status = 'CONFIRMED' AND $1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM seats s \
+               WHERE s.schedule_id = rs.schedule_id AND s.seat_no = rs.seat_no AND s.status = 'SOLD' AND s.reservation_id = r.id)",
+            "SELECT format('payment %s is for a reservation that is not confirmed, of another user or of another price', p.id) \
+             FROM payments p JOIN reservations r ON r.id = p.reservation_id WHERE $1 IS NOT NULL AND \
+             (r.status != 'CONFIRMED' OR r.user_id != p.user_id OR r.price != p.amount OR r.payment_id IS DISTINCT FROM p.id \
+              OR r.price != (SELECT SUM(price) FROM reservation_seats rs WHERE rs.reservation_id = r.id))",
         ],
     ),
     (
         "holds_are_consistent",
         &[
             "SELECT format('seat %s/%s is held for reservation %s, which is not its live hold', s.schedule_id, s.seat_no, s.reservation_id) \
-             FROM seats s WHERE s.status = 'HELD' AND $1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = s.reservation_id \
-               AND r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no AND r.status = 'HELD' AND r.expires_at = s.hold_expires_at)",
-            "SELECT format('reservation %s is a live hold whose seat does not point to it', r.id) FROM reservations r \
+             FROM seats s WHERE s.status = 'HELD' AND $1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservations r \
+               JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE r.id = s.reservation_id \
+               AND rs.schedule_id = s.schedule_id AND rs.seat_no = s.seat_no AND r.status = 'HELD' AND r.expires_at = s.hold_expires_at)",
+            "SELECT format('reservation %s is a live hold whose seat %s does not point to it', r.id, rs.seat_no) \
+             FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id \
              WHERE r.status = 'HELD' AND r.expires_at > $1 AND NOT EXISTS (SELECT 1 FROM seats s \
-               WHERE s.schedule_id = r.schedule_id AND s.seat_no = r.seat_no AND s.status = 'HELD' AND s.reservation_id = r.id)",
-            "SELECT format('seat %s/%s has %s live holds', schedule_id, seat_no, COUNT(*)) FROM reservations \
-             WHERE status = 'HELD' AND expires_at > $1 GROUP BY schedule_id, seat_no HAVING COUNT(*) > 1",
+               WHERE s.schedule_id = rs.schedule_id AND s.seat_no = rs.seat_no AND s.status = 'HELD' AND s.reservation_id = r.id)",
+            "SELECT format('seat %s/%s has %s live holds', rs.schedule_id, rs.seat_no, COUNT(*)) FROM reservations r \
+             JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE r.status = 'HELD' AND r.expires_at > $1 \
+             GROUP BY rs.schedule_id, rs.seat_no HAVING COUNT(*) > 1",
+            "SELECT format('reservation %s has no seats', r.id) FROM reservations r WHERE $1 IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM reservation_seats rs WHERE rs.reservation_id = r.id)",
         ],
+    ),
+    (
+        "one_live_hold_per_user",
+        &["SELECT format('user %s has %s live holds', user_id, COUNT(*)) FROM reservations \
+           WHERE status = 'HELD' AND expires_at > $1 GROUP BY user_id HAVING COUNT(*) > 1"],
     ),
     (
         "balance_equals_ledger_and_is_not_negative",

@@ -2,9 +2,11 @@
 //! by any number of stateless instances.
 
 mod audit;
+mod notices;
 mod seed;
 mod store;
 mod waiting_room;
 
+pub use notices::RedisNotices;
 pub use store::PgStore;
 pub use waiting_room::RedisQueue;

@@ -1,26 +1,36 @@
 //! The scale-out backend: PostgreSQL as the system of record, shared by every instance.
 //!
-//! Row locks are always taken in one order — idempotency key, seat, reservation, user — so
-//! concurrent payments, holds, charges and the sweeper cannot deadlock each other.
+//! Row locks are always taken in one order — idempotency key, seats (in seat order),
+//! reservation, user — so concurrent payments, holds, releases, charges and the sweeper cannot
+//! deadlock each other. A hold first takes a per-user advisory lock, which nothing else waits
+//! on while holding a row lock, so it adds no cycle; it makes "one live hold per user" hold
+//! under concurrency.
 
 use super::{audit, seed};
-use crate::domain::booking::{self, Reservation, ReservationStatus};
+use crate::audit::AuditReport;
+use crate::domain::booking::{
+    self, HoldDecision, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, ReleaseDecision, Reservation,
+    SeatForHold,
+};
 use crate::domain::error::Code;
+use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
 use crate::store::{
-    parse_stored, AuditReport, Concert, HoldRequest, LedgerEntry, PayRequest, PointsChange, PointsOp, PointsRequest,
-    Receipt, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS,
+    replay, seat_hold_lapsed, seat_is_free, store_response, AdminStore, BookingStore, Concert, Held, HoldRequest,
+    JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule, SeatRow, SeedSpec, Store,
+    RESERVATION_COLS, USER_ID_RANGES,
 };
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, PgConnection, Row};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_group_holds.sql"))];
 
 pub struct PgStore {
     pool: PgPool,
@@ -101,28 +111,81 @@ impl PgStore {
     }
 }
 
-fn reservation_from_row(r: &PgRow) -> Result<Reservation> {
-    let status: String = r.get(5);
-    Ok(Reservation {
-        id: ReservationId::from_trusted(r.get(0)),
-        user: UserId::from_trusted(r.get(1)),
-        schedule: ScheduleId::from_trusted(r.get(2)),
-        seat_no: SeatNo::from_trusted(r.get(3)),
-        price: Points::from_trusted(r.get(4)),
-        status: ReservationStatus::parse_stored(&status)?,
-        created_at: Millis(r.get(6)),
-        expires_at: Millis(r.get(7)),
-        payment_id: r.get::<Option<i64>, _>(8).map(PaymentId::from_trusted),
-    })
+// ---- loading (inside the caller's transaction where one is open) ----
+
+async fn reservations_where(
+    c: &mut PgConnection,
+    filter: &str,
+    bind: impl FnOnce(
+        sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> Result<Vec<Reservation>> {
+    let sql = format!(
+        "SELECT {RESERVATION_COLS}, COALESCE((SELECT array_agg(seat_no ORDER BY seat_no) FROM reservation_seats \
+         WHERE reservation_id = r.id), '{{}}'), COALESCE((SELECT array_agg(price ORDER BY seat_no) \
+         FROM reservation_seats WHERE reservation_id = r.id), '{{}}') FROM reservations r WHERE {filter}"
+    );
+    let rows = bind(sqlx::query(&sql)).fetch_all(&mut *c).await.map_err(pg_err)?;
+    rows.iter()
+        .map(|r| {
+            let seats: Vec<i32> = r.get(7);
+            let prices: Vec<i64> = r.get(8);
+            ReservationHead {
+                id: r.get(0),
+                user: r.get(1),
+                schedule: r.get(2),
+                status: r.get(3),
+                created_at: r.get(4),
+                expires_at: r.get(5),
+                payment: r.get(6),
+            }
+            .with_seats(seats.into_iter().zip(prices).collect())
+        })
+        .collect()
 }
 
-async fn balance_for_update(c: &mut PgConnection, user: UserId) -> Result<Points> {
-    let b: Option<i64> = sqlx::query_scalar("SELECT balance FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user.get())
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(pg_err)?;
-    b.map(Points::from_trusted).ok_or_else(|| booking::user_not_found(user))
+async fn load_reservation(c: &mut PgConnection, id: ReservationId, lock: bool) -> Result<Option<Reservation>> {
+    let filter = if lock { "id = $1 FOR UPDATE" } else { "id = $1" };
+    Ok(reservations_where(c, filter, |q| q.bind(id.get())).await?.pop())
+}
+
+async fn load_balance(c: &mut PgConnection, user: UserId, lock: bool) -> Result<Option<Points>> {
+    let sql = if lock {
+        "SELECT balance FROM users WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT balance FROM users WHERE id = $1"
+    };
+    let b: Option<i64> = sqlx::query_scalar(sql).bind(user.get()).fetch_optional(&mut *c).await.map_err(pg_err)?;
+    Ok(b.map(Points::from_trusted))
+}
+
+/// Locks the seats in seat order (the order every transaction uses) and returns them as stored.
+async fn lock_seats(c: &mut PgConnection, schedule: ScheduleId, seats: &[i32]) -> Result<Vec<SeatRow>> {
+    // Without the holder: a locking read that waited sees the seat's new row but not the
+    // reservation another transaction inserted meanwhile, and deciding a hold needs no holder.
+    let rows = sqlx::query(
+        "SELECT seat_no, price, status, hold_expires_at, reservation_id, NULL::bigint FROM seats s \
+         WHERE s.schedule_id = $1 AND s.seat_no = ANY($2) ORDER BY s.seat_no FOR UPDATE",
+    )
+    .bind(schedule.get())
+    .bind(seats)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(pg_err)?;
+    rows.iter().map(to_seat).collect()
+}
+
+/// A seat's columns and, when held, who holds it (`SeatState::Held::holder`).
+const SEATS_FROM: &str = "s.seat_no, s.price, s.status, s.hold_expires_at, s.reservation_id, r.user_id \
+     FROM seats s LEFT JOIN reservations r ON r.id = s.reservation_id AND s.status = 'HELD'";
+
+fn to_seat(r: &sqlx::postgres::PgRow) -> Result<SeatRow> {
+    let status: &str = r.get(2);
+    Ok(SeatRow {
+        seat_no: SeatNo::from_trusted(r.get(0)),
+        price: Points::from_trusted(r.get(1)),
+        state: SeatState::from_stored(status, r.get(3), r.get(4), r.get(5))?,
+    })
 }
 
 async fn write_ledger(
@@ -155,9 +218,9 @@ async fn write_ledger(
     Ok(())
 }
 
-/// Claims an idempotency key for this transaction. Returns the stored response when the key was
-/// already used: a concurrent request with the same key blocks on the unique index until the
-/// first one commits (then replays it) or rolls back (then proceeds itself).
+/// Claims an idempotency key for this transaction and returns what was stored under it before:
+/// a concurrent request with the same key blocks on the unique index until the first one
+/// commits (then sees its answer) or rolls back (then proceeds itself).
 async fn claim_key(
     c: &mut PgConnection,
     user: UserId,
@@ -165,7 +228,7 @@ async fn claim_key(
     key: &str,
     request: &str,
     now: Millis,
-) -> Result<Option<String>> {
+) -> Result<Option<(String, Option<String>)>> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency (user_id, scope, key, request, response, created_at) VALUES ($1, $2, $3, $4, NULL, $5) \
          ON CONFLICT DO NOTHING",
@@ -189,10 +252,7 @@ async fn claim_key(
         .fetch_one(&mut *c)
         .await
         .map_err(pg_err)?;
-    booking::check_replay(&row.get::<String, _>(0), request)?;
-    row.get::<Option<String>, _>(1)
-        .map(Some)
-        .ok_or_else(|| Error::internal("idempotency key claimed but never answered"))
+    Ok(Some((row.get(0), row.get(1))))
 }
 
 async fn remember(
@@ -202,20 +262,243 @@ async fn remember(
     key: &str,
     response: &impl serde::Serialize,
 ) -> Result<()> {
-    let body = crate::store::store_response(response)?;
     sqlx::query("UPDATE idempotency SET response = $4 WHERE user_id = $1 AND scope = $2 AND key = $3")
         .bind(user.get())
         .bind(scope)
         .bind(key)
-        .bind(body)
+        .bind(store_response(response)?)
         .execute(&mut *c)
         .await
         .map_err(pg_err)?;
     Ok(())
 }
 
+/// Ends held reservations (expired or released) and frees the seats they still hold.
+async fn end_reservations(c: &mut PgConnection, ids: &[i64], status: &str, now: Millis) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL \
+                 WHERE reservation_id = ANY($1) AND status = 'HELD'",
+    )
+    .bind(ids)
+    .execute(&mut *c)
+    .await
+    .map_err(pg_err)?;
+    sqlx::query("UPDATE reservations SET status = $2, ended_at = $3 WHERE id = ANY($1) AND status = 'HELD'")
+        .bind(ids)
+        .bind(status)
+        .bind(now.0)
+        .execute(&mut *c)
+        .await
+        .map_err(pg_err)?;
+    Ok(())
+}
+
+async fn hold(c: &mut PgConnection, req: &HoldRequest) -> Result<Held> {
+    // One live hold per user, even when the same user holds from two tabs at once.
+    sqlx::query("SELECT pg_advisory_xact_lock(7270228, ($1 % 2147483647)::int)")
+        .bind(req.user.get())
+        .execute(&mut *c)
+        .await
+        .map_err(pg_err)?;
+    let live =
+        reservations_where(c, "user_id = $1 AND status = 'HELD' AND expires_at > $2 ORDER BY id DESC LIMIT 1", |q| {
+            q.bind(req.user.get()).bind(req.now.0)
+        })
+        .await?
+        .pop();
+    let wanted: Vec<i32> = req.seats.iter().map(|s| s.get()).collect();
+    let found: Vec<SeatForHold> = lock_seats(c, req.schedule, &wanted)
+        .await?
+        .into_iter()
+        .map(|s| SeatForHold { seat_no: s.seat_no, price: s.price, state: s.state })
+        .collect();
+    let (seats, lapsed) = match booking::decide_hold(req.schedule, &req.seats, &found, live, req.now)? {
+        HoldDecision::Again(reservation) => return Ok(Held { reservation, again: true, lapsed: Vec::new() }),
+        HoldDecision::Take { seats, lapsed } => (seats, lapsed),
+    };
+    let lapsed_ids: Vec<i64> = lapsed.iter().map(|r| r.get()).collect();
+    end_reservations(c, &lapsed_ids, "EXPIRED", req.now).await?;
+    let total: i64 = seats.iter().map(|s| s.price.get()).sum();
+    let prices: Vec<i64> = seats.iter().map(|s| s.price.get()).collect();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO reservations (id, user_id, schedule_id, price, status, created_at, expires_at) \
+         VALUES (nextval('reservations_id_seq'), $1, $2, $3, 'HELD', $4, $5) RETURNING id",
+    )
+    .bind(req.user.get())
+    .bind(req.schedule.get())
+    .bind(total)
+    .bind(req.now.0)
+    .bind(req.expires_at.0)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => booking::user_not_found(req.user),
+        _ => pg_err(e),
+    })?;
+    sqlx::query(
+        "INSERT INTO reservation_seats (reservation_id, schedule_id, seat_no, price) \
+         SELECT $1, $2, s, p FROM unnest($3::int[], $4::bigint[]) AS t (s, p)",
+    )
+    .bind(id)
+    .bind(req.schedule.get())
+    .bind(&wanted)
+    .bind(&prices)
+    .execute(&mut *c)
+    .await
+    .map_err(pg_err)?;
+    let taken = sqlx::query(&format!(
+        "UPDATE seats SET status = 'HELD', reservation_id = $3, hold_expires_at = $4 \
+         WHERE schedule_id = $1 AND seat_no = ANY($2) AND {}",
+        seat_is_free("$5")
+    ))
+    .bind(req.schedule.get())
+    .bind(&wanted)
+    .bind(id)
+    .bind(req.expires_at.0)
+    .bind(req.now.0)
+    .execute(&mut *c)
+    .await
+    .map_err(pg_err)?
+    .rows_affected();
+    if taken != wanted.len() as u64 {
+        // The seats are locked above, so this cannot happen; refuse rather than half-hold.
+        return Err(Error::seat_unavailable());
+    }
+    Ok(Held { reservation: req.held(ReservationId::from_trusted(id), seats), again: false, lapsed })
+}
+
+async fn release(c: &mut PgConnection, req: &ReleaseRequest) -> Result<Released> {
+    let r = load_reservation(c, req.reservation, false)
+        .await?
+        .ok_or_else(|| booking::reservation_not_found(req.reservation))?;
+    let seats: Vec<i32> = r.seats.iter().map(|s| s.seat_no.get()).collect();
+    lock_seats(c, r.schedule, &seats).await?;
+    let r = load_reservation(c, req.reservation, true)
+        .await?
+        .ok_or_else(|| booking::reservation_not_found(req.reservation))?;
+    match booking::decide_release(&r, req.user, req.now)? {
+        ReleaseDecision::AlreadyOver => Ok(Released { reservation: r, freed: false }),
+        ReleaseDecision::Release => {
+            end_reservations(c, &[r.id.get()], "RELEASED", req.now).await?;
+            let reservation = load_reservation(c, r.id, false)
+                .await?
+                .ok_or_else(|| Error::internal("released reservation vanished"))?;
+            Ok(Released { reservation, freed: true })
+        }
+    }
+}
+
+async fn pay(c: &mut PgConnection, req: &PayRequest) -> Result<Receipt> {
+    let request = req.fingerprint();
+    if let Some(receipt) =
+        replay(claim_key(c, req.user, "payment", req.key.as_str(), &request, req.now).await?, &request)?
+    {
+        return Ok(receipt);
+    }
+    // The seats a reservation names never change, so they can be read before locking; the locks
+    // then go seats -> reservation -> user, the order every transaction uses.
+    if let Some(r) = load_reservation(c, req.reservation, false).await? {
+        let seats: Vec<i32> = r.seats.iter().map(|s| s.seat_no.get()).collect();
+        lock_seats(c, r.schedule, &seats).await?;
+    }
+    let reservation = load_reservation(c, req.reservation, true).await?;
+    let balance = match &reservation {
+        Some(_) => load_balance(c, req.user, true).await?,
+        None => None,
+    };
+    let plan = booking::plan_payment(req, reservation, balance)?;
+    let r = &plan.reservation;
+    let payment: i64 = sqlx::query_scalar(
+        "INSERT INTO payments (reservation_id, user_id, amount, idempotency_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(r.id.get())
+    .bind(req.user.get())
+    .bind(plan.amount.get())
+    .bind(req.key.as_str())
+    .bind(req.now.0)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(pg_err)?;
+    write_ledger(c, req.user, PointsOp::Use, plan.amount, plan.balance_after, Some(payment), req.now).await?;
+    let seats: Vec<i32> = r.seats.iter().map(|s| s.seat_no.get()).collect();
+    let sold = sqlx::query(
+        "UPDATE seats SET status = 'SOLD', hold_expires_at = NULL \
+         WHERE schedule_id = $1 AND seat_no = ANY($2) AND reservation_id = $3 AND status = 'HELD'",
+    )
+    .bind(r.schedule.get())
+    .bind(&seats)
+    .bind(r.id.get())
+    .execute(&mut *c)
+    .await
+    .map_err(pg_err)?
+    .rows_affected();
+    if sold != seats.len() as u64 {
+        return Err(Error::internal(format!("the seats of reservation {} are not all held by it", r.id)));
+    }
+    sqlx::query(
+        "INSERT INTO sold_seats (schedule_id, seat_no, reservation_id, payment_id) SELECT $1, s, $2, $3 FROM unnest($4::int[]) AS s",
+    )
+    .bind(r.schedule.get())
+    .bind(r.id.get())
+    .bind(payment)
+    .bind(&seats)
+    .execute(&mut *c)
+    .await
+    .map_err(pg_err)?;
+    sqlx::query("UPDATE reservations SET status = 'CONFIRMED', confirmed_at = $2, payment_id = $3 WHERE id = $1")
+        .bind(r.id.get())
+        .bind(req.now.0)
+        .bind(payment)
+        .execute(&mut *c)
+        .await
+        .map_err(pg_err)?;
+    let receipt = plan.receipt(PaymentId::from_trusted(payment));
+    remember(c, req.user, "payment", req.key.as_str(), &receipt).await?;
+    Ok(receipt)
+}
+
+async fn move_points(c: &mut PgConnection, req: &PointsRequest) -> Result<PointsChange> {
+    let request = req.fingerprint();
+    if let Some(key) = &req.key {
+        if let Some(change) =
+            replay(claim_key(c, req.user, req.scope(), key.as_str(), &request, req.now).await?, &request)?
+        {
+            return Ok(change);
+        }
+    }
+    let change = booking::plan_points(req, load_balance(c, req.user, true).await?)?;
+    write_ledger(c, req.user, req.op, req.amount, Points::from_trusted(change.balance), None, req.now).await?;
+    if let Some(key) = &req.key {
+        remember(c, req.user, req.scope(), key.as_str(), &change).await?;
+    }
+    Ok(change)
+}
+
+impl PgStore {
+    /// Runs `f` in one transaction on a pooled connection, within the time limit.
+    async fn in_transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(&'c mut PgConnection) -> std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>
+            + Send,
+        T: Send,
+    {
+        self.bounded(async {
+            let mut conn = self.conn().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg_err)?;
+            let value = f(&mut tx).await?;
+            tx.commit().await.map_err(pg_err)?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
 #[async_trait]
-impl Store for PgStore {
+impl BookingStore for PgStore {
     async fn ping(&self) -> Result<()> {
         self.bounded(async {
             sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await.map(|_| ()).map_err(pg_err)
@@ -260,25 +543,12 @@ impl Store for PgStore {
 
     async fn seats(&self, schedule: ScheduleId) -> Result<Vec<SeatRow>> {
         self.bounded(async {
-            let rows = sqlx::query(
-                "SELECT seat_no, price, status, hold_expires_at FROM seats WHERE schedule_id = $1 ORDER BY seat_no",
-            )
-            .bind(schedule.get())
-            .fetch_all(&mut *self.conn().await?)
-            .await
-            .map_err(pg_err)?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    let status: &str = r.get(2);
-                    SeatRow {
-                        seat_no: SeatNo::from_trusted(r.get(0)),
-                        price: Points::from_trusted(r.get(1)),
-                        sold: status == "SOLD",
-                        held_until: if status == "HELD" { r.get::<Option<i64>, _>(3).map(Millis) } else { None },
-                    }
-                })
-                .collect())
+            let rows = sqlx::query(&format!("SELECT {SEATS_FROM} WHERE s.schedule_id = $1 ORDER BY s.seat_no"))
+                .bind(schedule.get())
+                .fetch_all(&mut *self.conn().await?)
+                .await
+                .map_err(pg_err)?;
+            rows.iter().map(to_seat).collect()
         })
         .await
     }
@@ -296,197 +566,64 @@ impl Store for PgStore {
 
     async fn user_id_ranges(&self) -> Result<Vec<(UserId, UserId)>> {
         // A batch read at start: no request timeout.
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as(crate::store::USER_ID_RANGES).fetch_all(&self.pool).await.map_err(pg_err)?;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(USER_ID_RANGES).fetch_all(&self.pool).await.map_err(pg_err)?;
         Ok(rows.into_iter().map(|(a, b)| (UserId::from_trusted(a), UserId::from_trusted(b))).collect())
     }
 
-    async fn hold(&self, req: HoldRequest) -> Result<Reservation> {
-        self.bounded(async {
-            // One statement: a conditional UPDATE takes the seat (only one of any number of
-            // concurrent holds can match), the reservation is inserted from its result, and an
-            // expired hold it replaced is marked EXPIRED.
-            let row = sqlx::query(
-                "WITH target AS ( \
-                   SELECT reservation_id AS old_id FROM seats WHERE schedule_id = $1 AND seat_no = $2 \
-                 ), upd AS ( \
-                   UPDATE seats SET status = 'HELD', reservation_id = nextval('reservations_id_seq'), hold_expires_at = $4 \
-                   WHERE schedule_id = $1 AND seat_no = $2 \
-                     AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at <= $5)) \
-                   RETURNING reservation_id, price \
-                 ), ins AS ( \
-                   INSERT INTO reservations (id, user_id, schedule_id, seat_no, price, status, created_at, expires_at) \
-                   SELECT reservation_id, $3, $1, $2, price, 'HELD', $5, $4 FROM upd \
-                   RETURNING id, price \
-                 ), old AS ( \
-                   UPDATE reservations SET status = 'EXPIRED' \
-                   WHERE id = (SELECT old_id FROM target) AND status = 'HELD' AND EXISTS (SELECT 1 FROM upd) \
-                 ) \
-                 SELECT (SELECT id FROM ins), (SELECT price FROM ins), EXISTS (SELECT 1 FROM target)",
-            )
-            .bind(req.schedule.get())
-            .bind(req.seat_no.get())
-            .bind(req.user.get())
-            .bind(req.expires_at.0)
-            .bind(req.now.0)
-            .fetch_one(&mut *self.conn().await?)
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => booking::user_not_found(req.user),
-                _ => pg_err(e),
-            })?;
-            let (id, price, exists): (Option<i64>, Option<i64>, bool) = (row.get(0), row.get(1), row.get(2));
-            match (id, price) {
-                (Some(id), Some(price)) => Ok(req.held(ReservationId::from_trusted(id), Points::from_trusted(price))),
-                _ if !exists => Err(Error::new(Code::SeatNotFound,
-                    format!("schedule {} has no seat {}", req.schedule, req.seat_no.get()),
-                )),
-                _ => Err(Error::seat_unavailable()),
-            }
-        })
-        .await
+    async fn hold(&self, req: HoldRequest) -> Result<Held> {
+        self.in_transaction(|c| Box::pin(async move { hold(c, &req).await })).await
+    }
+
+    async fn release(&self, req: ReleaseRequest) -> Result<Released> {
+        self.in_transaction(|c| Box::pin(async move { release(c, &req).await })).await
     }
 
     async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>> {
+        self.bounded(async { load_reservation(&mut *self.conn().await?, id, false).await }).await
+    }
+
+    async fn reservations_of(&self, user: UserId, limit: u32) -> Result<Vec<Reservation>> {
         self.bounded(async {
-            let row = sqlx::query(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE id = $1"))
-                .bind(id.get())
-                .fetch_optional(&mut *self.conn().await?)
-                .await
-                .map_err(pg_err)?;
-            row.as_ref().map(reservation_from_row).transpose()
+            reservations_where(&mut *self.conn().await?, "user_id = $1 ORDER BY id DESC LIMIT $2", |q| {
+                q.bind(user.get()).bind(limit as i64)
+            })
+            .await
         })
         .await
     }
 
     async fn payment_replay(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Receipt>> {
         self.bounded(async {
-            let stored: Option<Option<String>> = sqlx::query_scalar(
-                "SELECT response FROM idempotency WHERE user_id = $1 AND scope = 'payment' AND key = $2",
+            let stored: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT request, response FROM idempotency WHERE user_id = $1 AND scope = 'payment' AND key = $2",
             )
             .bind(user.get())
             .bind(key.as_str())
             .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(pg_err)?;
-            stored.flatten().map(|r| parse_stored(&r)).transpose()
+            match stored {
+                // Claimed by a payment still running: nothing to replay yet.
+                Some((_, None)) | None => Ok(None),
+                Some((request, response)) => replay(Some((request.clone(), response)), &request),
+            }
         })
         .await
     }
 
     async fn pay(&self, req: PayRequest) -> Result<Receipt> {
-        self.bounded(async {
-            let mut conn = self.conn().await?;
-            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg_err)?;
-            let request = req.reservation.get().to_string();
-            if let Some(stored) = claim_key(&mut tx, req.user, "payment", req.key.as_str(), &request, req.now).await? {
-                return parse_stored(&stored);
-            }
-            // The seat a reservation names never changes, so it can be read before locking; the
-            // locks then go seat -> reservation -> user, the order every transaction uses.
-            let seat: Option<(i64, i32)> =
-                sqlx::query_as("SELECT schedule_id, seat_no FROM reservations WHERE id = $1")
-                    .bind(req.reservation.get())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(pg_err)?;
-            let (schedule, seat_no) = seat.ok_or_else(|| booking::reservation_not_found(req.reservation))?;
-            sqlx::query("SELECT 1 FROM seats WHERE schedule_id = $1 AND seat_no = $2 FOR UPDATE")
-                .bind(schedule)
-                .bind(seat_no)
-                .execute(&mut *tx)
-                .await
-                .map_err(pg_err)?;
-            let row = sqlx::query(&format!("SELECT {RESERVATION_COLS} FROM reservations WHERE id = $1 FOR UPDATE"))
-                .bind(req.reservation.get())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(pg_err)?;
-            let res = reservation_from_row(&row)?;
-            res.check_payable(req.user, req.now)?;
-            let after = booking::debit(balance_for_update(&mut tx, req.user).await?, res.price)?;
-            let payment_id: i64 = sqlx::query_scalar(
-                "INSERT INTO payments (reservation_id, user_id, amount, idempotency_key, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(res.id.get())
-            .bind(req.user.get())
-            .bind(res.price.get())
-            .bind(req.key.as_str())
-            .bind(req.now.0)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(pg_err)?;
-            write_ledger(&mut tx, req.user, PointsOp::Use, res.price, after, Some(payment_id), req.now).await?;
-            let sold = sqlx::query(
-                "UPDATE seats SET status = 'SOLD', hold_expires_at = NULL \
-                 WHERE schedule_id = $1 AND seat_no = $2 AND reservation_id = $3 AND status = 'HELD'",
-            )
-            .bind(schedule)
-            .bind(seat_no)
-            .bind(res.id.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(pg_err)?
-            .rows_affected();
-            if sold != 1 {
-                return Err(Error::internal(format!("seat of reservation {} is not held by it", res.id)));
-            }
-            sqlx::query(
-                "UPDATE reservations SET status = 'CONFIRMED', confirmed_at = $2, payment_id = $3 WHERE id = $1",
-            )
-            .bind(res.id.get())
-            .bind(req.now.0)
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(pg_err)?;
-            let receipt =
-                Receipt { payment_id, reservation_id: res.id.get(), amount: res.price.get(), balance: after.get() };
-            remember(&mut tx, req.user, "payment", req.key.as_str(), &receipt).await?;
-            tx.commit().await.map_err(pg_err)?;
-            Ok(receipt)
-        })
-        .await
+        self.in_transaction(|c| Box::pin(async move { pay(c, &req).await })).await
     }
 
     async fn balance(&self, user: UserId) -> Result<Points> {
         self.bounded(async {
-            let b: Option<i64> = sqlx::query_scalar("SELECT balance FROM users WHERE id = $1")
-                .bind(user.get())
-                .fetch_optional(&mut *self.conn().await?)
-                .await
-                .map_err(pg_err)?;
-            b.map(Points::from_trusted).ok_or_else(|| booking::user_not_found(user))
+            load_balance(&mut *self.conn().await?, user, false).await?.ok_or_else(|| booking::user_not_found(user))
         })
         .await
     }
 
     async fn move_points(&self, req: PointsRequest) -> Result<PointsChange> {
-        self.bounded(async {
-            let mut conn = self.conn().await?;
-            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg_err)?;
-            let scope = req.op.as_str();
-            let request = req.amount.get().to_string();
-            if let Some(key) = &req.key {
-                if let Some(stored) = claim_key(&mut tx, req.user, scope, key.as_str(), &request, req.now).await? {
-                    return parse_stored(&stored);
-                }
-            }
-            let before = balance_for_update(&mut tx, req.user).await?;
-            let after = match req.op {
-                PointsOp::Charge => booking::credit(before, req.amount)?,
-                PointsOp::Use => booking::debit(before, req.amount)?,
-            };
-            write_ledger(&mut tx, req.user, req.op, req.amount, after, None, req.now).await?;
-            let change = PointsChange { user_id: req.user.get(), amount: req.amount.get(), balance: after.get() };
-            if let Some(key) = &req.key {
-                remember(&mut tx, req.user, scope, key.as_str(), &change).await?;
-            }
-            tx.commit().await.map_err(pg_err)?;
-            Ok(change)
-        })
-        .await
+        self.in_transaction(|c| Box::pin(async move { move_points(c, &req).await })).await
     }
 
     async fn history(&self, user: UserId, limit: u32) -> Result<Vec<LedgerEntry>> {
@@ -515,51 +652,51 @@ impl Store for PgStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl JobStore for PgStore {
     async fn expire_holds(&self, now: Millis) -> Result<u64> {
-        self.bounded(async {
-            let mut conn = self.conn().await?;
-            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg_err)?;
-            // Seats before reservations, the lock order of every other transaction.
-            sqlx::query(
-                "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL \
-                 WHERE status = 'HELD' AND hold_expires_at <= $1",
-            )
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(pg_err)?;
-            let n =
-                sqlx::query("UPDATE reservations SET status = 'EXPIRED' WHERE status = 'HELD' AND expires_at <= $1")
-                    .bind(now.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(pg_err)?
-                    .rows_affected();
-            tx.commit().await.map_err(pg_err)?;
-            Ok(n)
+        self.in_transaction(|c| {
+            Box::pin(async move {
+                // Seats before reservations, the lock order of every other transaction.
+                sqlx::query(&format!(
+                    "UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL, hold_expires_at = NULL WHERE {}",
+                    seat_hold_lapsed("$1")
+                ))
+                .bind(now.0)
+                .execute(&mut *c)
+                .await
+                .map_err(pg_err)?;
+                let n = sqlx::query(
+                    "UPDATE reservations SET status = 'EXPIRED', ended_at = $1 WHERE status = 'HELD' AND expires_at <= $1",
+                )
+                .bind(now.0)
+                .execute(&mut *c)
+                .await
+                .map_err(pg_err)?
+                .rows_affected();
+                Ok(n)
+            })
         })
         .await
     }
 
     async fn holds_past_expiry(&self, now: Millis) -> Result<u64> {
         self.bounded(async {
-            let n: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM seats WHERE status = 'HELD' AND hold_expires_at <= $1")
-                    .bind(now.0)
-                    .fetch_one(&mut *self.conn().await?)
-                    .await
-                    .map_err(pg_err)?;
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM seats WHERE {}", seat_hold_lapsed("$1")))
+                .bind(now.0)
+                .fetch_one(&mut *self.conn().await?)
+                .await
+                .map_err(pg_err)?;
             Ok(n as u64)
         })
         .await
     }
+}
 
-    fn pool_stats(&self) -> crate::store::PoolStats {
-        let size = self.pool.size() as u64;
-        crate::store::PoolStats { size, in_use: size.saturating_sub(self.pool.num_idle() as u64) }
-    }
-
+#[async_trait]
+impl AdminStore for PgStore {
     async fn is_empty(&self) -> Result<bool> {
         self.bounded(async {
             sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users) AND NOT EXISTS (SELECT 1 FROM concerts)")
@@ -580,5 +717,12 @@ impl Store for PgStore {
     async fn audit(&self, now: Millis) -> Result<AuditReport> {
         let mut c = self.pool.acquire().await.map_err(pg_err)?;
         audit::run(&mut c, now).await
+    }
+}
+
+impl Store for PgStore {
+    fn pool_stats(&self) -> crate::store::PoolStats {
+        let size = self.pool.size() as u64;
+        crate::store::PoolStats { size, in_use: size.saturating_sub(self.pool.num_idle() as u64) }
     }
 }

@@ -1,11 +1,11 @@
 //! The scale-out waiting room: every line lives in Redis and every operation is one Lua script
 //! call (one round trip), atomic across all instances. Keys are `<prefix>c:<concert>:<part>`.
 
+use crate::audit::AuditCheck;
 use crate::domain::error::Code;
 use crate::domain::queue_policy::{eta_seconds, retry_after_seconds};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
 use crate::queue::{Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
-use crate::store::AuditCheck;
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::Script;

@@ -1,10 +1,10 @@
 //! Points: balance, charge, use and the ledger.
 
+use crate::domain::booking::{PointsChange, PointsOp};
 use crate::domain::{Points, UserId};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, IdemKey};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
-use crate::store::{PointsChange, PointsOp};
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
