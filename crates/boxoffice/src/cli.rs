@@ -160,6 +160,11 @@ pub struct ServeArgs {
     /// Most seats one hold (and so one payment) may take, all of one date.
     #[arg(long, env = "BOXOFFICE_MAX_SEATS_PER_ORDER", default_value_t = 4)]
     pub max_seats_per_order: usize,
+    /// Scale-out: how stale a seat map may be, since other instances hold and sell too. A hold
+    /// is always decided by the store, a refused hold drops the map at once, and a release on
+    /// any instance drops it everywhere (a notice over Redis).
+    #[arg(long, env = "BOXOFFICE_SEAT_SNAPSHOT_MAX_AGE", default_value = "500ms", value_parser = duration)]
+    pub seat_snapshot_max_age: Duration,
     /// How long a seat hold lasts.
     #[arg(long, env = "BOXOFFICE_HOLD_TTL", default_value = "5m", value_parser = duration)]
     pub hold_ttl: Duration,

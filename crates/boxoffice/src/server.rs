@@ -56,10 +56,6 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     opts.open(path)?.write_all(contents.as_bytes())
 }
 
-/// How stale a seat map may be when other instances write to the same store. A hold is always
-/// decided by the store, and a refused hold drops the snapshot at once.
-const SHARED_SEAT_SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// A listener with a deep accept backlog: an on-sale opens thousands of connections in the same
 /// second, and the default (1024) drops SYNs that then retry a full second later.
 fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
@@ -110,7 +106,7 @@ impl Server {
         }
         let booking = BookingConfig {
             hold_ttl: args.hold_ttl,
-            seat_snapshot_max_age: backends.shared.then_some(SHARED_SEAT_SNAPSHOT_MAX_AGE),
+            seat_snapshot_max_age: backends.shared.then_some(args.seat_snapshot_max_age),
             claim_window: args.claim_window,
             join_limit: RateLimit { per_second: args.join_rate_limit.max(0.0), burst: args.join_burst },
             max_seats_per_order: args.max_seats_per_order.clamp(1, 100),

@@ -206,3 +206,48 @@ async fn two_instances_keep_one_fifo_line_within_the_limit() {
     let report = audit(&space.database_url, &space.prefix).await;
     assert_eq!(report["ok"], true, "{report:#}");
 }
+
+/// A hold let go on one instance is free at once on the other: its seat map is told (a notice
+/// over Redis), not left to age out (here it would take a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_on_one_instance_frees_the_seat_on_the_other() {
+    if !scaleout::scaleout_ready() {
+        return;
+    }
+    let space = scaleout::ScaleOutSpace::create().await;
+    seed(&space.database_url, &["--users", "10", "--concerts", "1", "--schedules", "1", "--seats", "10"]);
+    let extra = ["--seat-snapshot-max-age", "60s"];
+    let a = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    let b = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    let c = reqwest::Client::new();
+    let (owner, other) = (activate(&c, &a.base, 1).await, activate(&c, &b.base, 2).await);
+    let seat_on_b = |status: &'static str| {
+        let (c, base, token) = (&c, b.base.clone(), other.clone());
+        async move {
+            let (_, map) = get(c, format!("{base}/api/v1/schedules/1/seats"), &token).await;
+            map["seats"][2]["status"] == status
+        }
+    };
+    assert!(seat_on_b("AVAILABLE").await, "instance b has loaded the seat map");
+    let (code, held) =
+        post(&c, format!("{}/api/v1/reservations", a.base), Some(&owner), json!({"scheduleId": 1, "seatNo": 3})).await;
+    assert_eq!(code, 201, "{held}");
+    // Instance b still shows the seat free (its map is a minute fresh), and refuses a hold on
+    // it only when the store says so.
+    let (code, refused) =
+        post(&c, format!("{}/api/v1/reservations", b.base), Some(&other), json!({"scheduleId": 1, "seatNo": 3})).await;
+    assert_eq!((code, refused["code"].as_str()), (409, Some("SEAT_UNAVAILABLE")));
+    let id = held["reservationId"].as_i64().unwrap();
+    let (code, _) = post(&c, format!("{}/api/v1/reservations/{id}/release", a.base), Some(&owner), json!({})).await;
+    assert_eq!(code, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !seat_on_b("AVAILABLE").await {
+        assert!(std::time::Instant::now() < deadline, "instance b never heard of the release");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (code, mine) =
+        post(&c, format!("{}/api/v1/reservations", b.base), Some(&other), json!({"scheduleId": 1, "seatNo": 3})).await;
+    assert_eq!(code, 201, "the released seat is b's to hold: {mine}");
+    let report = audit(&space.database_url, &space.prefix).await;
+    assert_eq!(report["ok"], true, "{report:#}");
+}

@@ -144,6 +144,17 @@ impl App {
         Ok((joined, token))
     }
 
+    /// Leaves the line: the people behind move up at once (and hear it, over their live
+    /// streams); leaving while admitted frees the slot for the next person.
+    pub async fn leave(&self, ticket: Ticket) -> Result<crate::queue::Left> {
+        let left = self.queue.leave(ticket, Millis::now()).await?;
+        if left != crate::queue::Left::AlreadyOver {
+            metrics::counter!("boxoffice_queue_left_total").increment(1);
+            self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
+        }
+        Ok(left)
+    }
+
     pub fn verify(&self, token: &str) -> Result<Ticket> {
         self.signer.verify(token)
     }

@@ -70,6 +70,7 @@ pub fn router(
         .route("/api/v1/queue/tokens", post(queue::join))
         .route("/api/v1/queue/status", get(queue::status))
         .route("/api/v1/queue/events", get(queue::events))
+        .route("/api/v1/queue/leave", post(queue::leave))
         .route("/api/v1/concerts", get(catalog::concerts))
         .route("/api/v1/concerts/{concert_id}/schedules", get(catalog::schedules))
         .route("/api/v1/schedules/{schedule_id}/seats", get(catalog::seats))

@@ -31,12 +31,12 @@ impl Modify for QueueTokenAuth {
 #[openapi(
     info(title = "boxoffice", description = "Concert ticketing with a virtual waiting room. Errors are application/problem+json with a stable `code`."),
     paths(
-        queue::join, queue::status, queue::events,
+        queue::join, queue::status, queue::events, queue::leave,
         catalog::concerts, catalog::schedules, catalog::seats,
-        booking::hold, booking::get_reservation, booking::pay,
+        booking::hold, booking::get_reservation, booking::release, booking::my_reservations, booking::pay,
         points::balance, points::charge, points::use_points, points::history,
     ),
-    components(schemas(Problem, SeatView, SeatsView, SeatStatus, ReservationStatus, Receipt, PointsChange)),
+    components(schemas(Problem, SeatView, SeatsView, SeatStatus, ReservationStatus, Receipt, PointsChange, crate::domain::Code)),
     modifiers(&QueueTokenAuth),
 )]
 pub struct ApiDoc;

@@ -82,6 +82,18 @@ pub enum EndReason {
     Paid,
     NoShow,
     TimedOut,
+    Left,
+}
+
+/// Where a person was when they left the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// In line: the people behind moved up.
+    Waiting,
+    /// Admitted: the slot went back to the line.
+    Active,
+    /// The token had already ended: nothing changed.
+    AlreadyOver,
 }
 
 impl EndReason {
@@ -90,6 +102,7 @@ impl EndReason {
             EndReason::Paid => "PAID",
             EndReason::NoShow => "NO_SHOW",
             EndReason::TimedOut => "TIMED_OUT",
+            EndReason::Left => "LEFT",
         }
     }
 }
@@ -102,6 +115,8 @@ pub trait WaitingRoom: Send + Sync + 'static {
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing>;
     /// Ends an active ticket (after payment); a no-op for one already ended.
     async fn finish(&self, ticket: Ticket, now: Millis) -> Result<()>;
+    /// The ticket's holder leaves the line, waiting or admitted.
+    async fn leave(&self, ticket: Ticket, now: Millis) -> Result<Left>;
     /// Drops no-shows and timed-out users, then admits from the front of each line at up to
     /// `rate` people per second.
     async fn tick(&self, now: Millis, rate: f64) -> Result<TickReport>;

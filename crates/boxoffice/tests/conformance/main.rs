@@ -7,6 +7,7 @@ mod support;
 
 mod bad_input;
 mod booking;
+mod fans;
 mod points;
 mod queue;
 
@@ -53,6 +54,11 @@ conformance!(
     queue::live_position_streams_over_sse,
     queue::a_user_flooding_joins_is_told_to_slow_down_and_keeps_their_place,
     queue::a_join_with_room_and_nobody_waiting_is_admitted_at_once,
+    fans::leaving_the_line_moves_it_up_and_frees_the_slot,
+    fans::leaving_while_being_admitted_keeps_fifo_and_the_limit,
+    fans::seats_together_all_or_nothing,
+    fans::hold_again_release_and_my_tickets,
+    fans::a_release_racing_holds_and_payments_sells_each_seat_once,
     bad_input::malformed_bodies_are_400_and_change_nothing,
     bad_input::invalid_values_are_422,
     bad_input::unknown_ids_are_404,

@@ -96,8 +96,8 @@ const CHECKS: &[(&str, &[&str])] = &[
              FROM queue_entries w JOIN (SELECT concert_id, MAX(seq) AS last_admitted FROM queue_entries \
                WHERE admitted_at IS NOT NULL GROUP BY concert_id) a ON a.concert_id = w.concert_id \
              WHERE w.state = 'WAITING' AND w.seq < a.last_admitted",
-            "SELECT 'concert', concert_id, 'seq', seq, 'left the line without being admitted' FROM queue_entries \
-             WHERE state = 'EXPIRED' AND admitted_at IS NULL",
+            "SELECT 'concert', concert_id, 'seq', seq, 'ended without being admitted or leaving' FROM queue_entries \
+             WHERE state = 'EXPIRED' AND admitted_at IS NULL AND end_reason IS NOT 'LEFT'",
         ],
     ),
     (

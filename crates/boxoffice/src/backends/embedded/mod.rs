@@ -4,6 +4,7 @@
 mod audit;
 pub mod backup;
 pub mod db;
+mod line;
 mod migrate;
 mod seed;
 mod sqlite_error;

@@ -2,8 +2,9 @@
 //! SQLite file as the bookings (`queue_entries`), so that a restart reloads exactly who waits
 //! where and who is active.
 //!
-//! Places are sequence numbers handed out per concert without gaps, and people leave the waiting
-//! part of a line only from its front, so a position is `seq - admitted_upto`: O(1) per poll.
+//! Places are sequence numbers handed out per concert without gaps; people leave the waiting part
+//! of a line from its front (admitted) or from anywhere (they left), and a position counts only
+//! the people still ahead (`line::WaitingLine`).
 //!
 //! **Every change runs on the SQLite writer** (`Db::write`), as one write of a group commit: it
 //! writes its journal rows and then applies the same change to memory, on the writer thread,
@@ -14,14 +15,15 @@
 //! the journal does not have.
 
 use super::db::Db;
+use super::line::WaitingLine;
 use super::sqlite_error::db_err;
 use crate::domain::queue_policy::{admission_step, eta_seconds, retry_after_seconds, smoothed_rate};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
-use crate::queue::{EndReason, Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
+use crate::queue::{EndReason, Joined, Left, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use rusqlite::{params, Connection};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]
@@ -38,10 +40,8 @@ enum Active {
 
 #[derive(Default)]
 struct Line {
-    /// Every place up to this one has left the waiting part of the line.
-    admitted_upto: u64,
-    /// Users at places `admitted_upto + 1 ..`, in order.
-    waiting: VecDeque<UserId>,
+    /// The waiting part: places after the last admitted one, some perhaps left empty.
+    waiting: WaitingLine,
     active: HashMap<u64, (UserId, Active)>,
     by_user: HashMap<UserId, u64>,
     /// The admission token bucket: allowance carried, and when it was last filled.
@@ -54,18 +54,9 @@ struct Line {
 }
 
 impl Line {
-    fn next_seq(&self) -> u64 {
-        self.admitted_upto + self.waiting.len() as u64 + 1
-    }
-
-    fn waiting_user(&self, seq: u64) -> Option<UserId> {
-        let idx = seq.checked_sub(self.admitted_upto + 1)?;
-        self.waiting.get(idx as usize).copied()
-    }
-
     fn standing(&self, t: &Ticket, now: Millis, cfg: &QueueConfig) -> Standing {
-        if self.waiting_user(t.seq) == Some(t.user) {
-            let position = t.seq - self.admitted_upto;
+        if self.waiting.user_at(t.seq) == Some(t.user) {
+            let position = self.waiting.position(t.seq);
             let eta = eta_seconds(position, self.rate.unwrap_or(cfg.admission_rate));
             return Standing::Waiting {
                 position,
@@ -165,7 +156,7 @@ fn load(c: &Connection) -> Result<HashMap<ConcertId, Line>> {
         .and_then(|rows| rows.collect())
         .map_err(db_err)?;
     for (concert, seq) in &max_seq {
-        lines.entry(*concert).or_default().admitted_upto = *seq;
+        lines.entry(*concert).or_default().waiting = WaitingLine::after(*seq);
     }
     let mut s = c
         .prepare(
@@ -197,16 +188,37 @@ fn load(c: &Connection) -> Result<HashMap<ConcertId, Line>> {
     }
     for (concert, ws) in waiting {
         let line = lines.get_mut(&concert).expect("every entry's concert has a line");
-        let first = ws[0].0;
-        // Places are issued without gaps and leave from the front, so the waiting part of a
-        // line is always the contiguous tail up to the highest place issued.
-        let contiguous = ws.iter().enumerate().all(|(i, (s, _))| *s == first + i as u64)
-            && ws.last().map(|w| w.0) == max_seq.get(&concert).copied();
-        if !contiguous {
-            return Err(Error::internal(format!("queue journal for concert {concert} has gaps in its waiting line")));
+        let (first, last) = (ws[0].0, max_seq[&concert]);
+        // Places are issued without gaps and leave the waiting part from the front, or by
+        // leaving the line: every place from the first waiting one to the last issued is
+        // waiting, or was left (an empty slot again).
+        let mut s = c
+            .prepare(
+                "SELECT seq FROM queue_entries WHERE concert_id = ?1 AND seq > ?2 \
+                 AND state = 'EXPIRED' AND end_reason = 'LEFT' AND admitted_at IS NULL",
+            )
+            .map_err(db_err)?;
+        let left: HashSet<u64> = s
+            .query_map(params![concert.get(), first as i64], |r| Ok(r.get::<_, i64>(0)? as u64))
+            .and_then(|rows| rows.collect())
+            .map_err(db_err)?;
+        let mut line_part = WaitingLine::after(first - 1);
+        let mut next = ws.iter().peekable();
+        for seq in first..=last {
+            match next.peek() {
+                Some((s, user)) if *s == seq => {
+                    line_part.push(*user);
+                    next.next();
+                }
+                _ if left.contains(&seq) => line_part.push_left(),
+                _ => {
+                    return Err(Error::internal(format!(
+                        "queue journal for concert {concert} has a gap at place {seq} in its waiting line"
+                    )))
+                }
+            }
         }
-        line.admitted_upto = first - 1;
-        line.waiting = ws.into_iter().map(|(_, u)| u).collect();
+        line.waiting = line_part;
     }
     Ok(lines)
 }
@@ -229,6 +241,8 @@ fn end_entries(t: &Connection, concert: ConcertId, seqs: &[u64], why: EndReason,
 /// One admission batch: places `first..=last` become active. `active_after` and `max_active`
 /// are kept so the audit can prove the limit held.
 struct Admission {
+    /// The places admitted, in order; `last` is the last place passed (empty slots included).
+    places: Vec<(u64, UserId)>,
     first: u64,
     last: u64,
     at: Millis,
@@ -261,25 +275,28 @@ fn admit(t: &Connection, concert: ConcertId, a: &Admission) -> Result<()> {
 }
 
 impl Rooms {
+    /// The next `n` people from the front of the line, as an admission at `now`.
     fn admission(&self, line: &Line, n: u64, now: Millis) -> Admission {
+        let (places, last) = line.waiting.peek_front(n);
         Admission {
-            first: line.admitted_upto + 1,
-            last: line.admitted_upto + n,
+            first: line.waiting.base() + 1,
+            last,
             at: now,
             claim_deadline: now.plus(self.cfg.claim_window),
             until: now.plus(self.cfg.active_ttl),
-            active_after: line.active.len() as u64 + n,
+            active_after: line.active.len() as u64 + places.len() as u64,
             max_active: self.cfg.max_active,
+            places,
         }
     }
 
     /// Moves the admitted places from the front of the waiting line into the active set.
     fn apply_admission(line: &mut Line, a: &Admission) {
-        for seq in a.first..=a.last {
-            let user = line.waiting.pop_front().expect("admitted places were waiting");
+        let (taken, _) = line.waiting.take_front(a.places.len() as u64);
+        debug_assert_eq!(taken, a.places, "the places admitted are the ones planned");
+        for (seq, user) in taken {
             line.active.insert(seq, (user, Active::Admitted { claim_deadline: a.claim_deadline, until: a.until }));
         }
-        line.admitted_upto = a.last;
     }
 
     fn remove_active(line: &mut Line, seqs: &[u64]) {
@@ -317,7 +334,7 @@ impl Rooms {
             };
             end_entries(t, concert, &[old], why, now)?;
         }
-        let seq = line.next_seq();
+        let seq = line.waiting.next_seq();
         t.prepare_cached(
             "INSERT INTO queue_entries (concert_id, seq, user_id, state, joined_at) VALUES (?1, ?2, ?3, 'WAITING', ?4)",
         )
@@ -337,11 +354,15 @@ impl Rooms {
                 bucket = Some(carry);
             }
         }
-        let admission = bucket.map(|_| {
-            let mut a = self.admission(&line, 1, now);
-            a.first = seq;
-            a.last = seq;
-            a
+        let admission = bucket.map(|_| Admission {
+            places: vec![(seq, user)],
+            first: seq,
+            last: seq,
+            at: now,
+            claim_deadline: now.plus(self.cfg.claim_window),
+            until: now.plus(self.cfg.active_ttl),
+            active_after: line.active.len() as u64 + 1,
+            max_active: self.cfg.max_active,
         });
         if let Some(a) = &admission {
             admit(t, concert, a)?;
@@ -350,7 +371,7 @@ impl Rooms {
         if let Some(old) = ended {
             Self::remove_active(&mut line, &[old]);
         }
-        line.waiting.push_back(user);
+        line.waiting.push(user);
         line.by_user.insert(user, seq);
         if let (Some(a), Some(carry)) = (&admission, bucket) {
             Self::apply_admission(&mut line, a);
@@ -395,6 +416,36 @@ impl Rooms {
         Ok(())
     }
 
+    /// Runs on the writer: the ticket's holder leaves the line, from wherever they are.
+    fn leave(&self, t: &Connection, ticket: Ticket) -> Result<Left> {
+        let now = self.now();
+        let Some(handle) = self.existing(ticket.concert) else { return Ok(Left::AlreadyOver) };
+        let mut line = handle.write();
+        let was = if line.waiting.user_at(ticket.seq) == Some(ticket.user) {
+            Left::Waiting
+        } else if matches!(line.active.get(&ticket.seq), Some((u, _)) if *u == ticket.user) {
+            Left::Active
+        } else {
+            return Ok(Left::AlreadyOver);
+        };
+        t.prepare_cached(
+            "UPDATE queue_entries SET state = 'EXPIRED', ended_at = ?3, end_reason = 'LEFT' \
+             WHERE concert_id = ?1 AND seq = ?2 AND state IN ('WAITING', 'ACTIVE')",
+        )
+        .and_then(|mut s| s.execute(params![ticket.concert.get(), ticket.seq as i64, now.0]))
+        .map_err(db_err)?;
+        match was {
+            Left::Waiting => {
+                line.waiting.leave(ticket.seq);
+                if line.by_user.get(&ticket.user) == Some(&ticket.seq) {
+                    line.by_user.remove(&ticket.user);
+                }
+            }
+            _ => Self::remove_active(&mut line, &[ticket.seq]),
+        }
+        Ok(was)
+    }
+
     /// Runs on the writer: one admission tick over every line. Every line's statements run
     /// first and memory changes only after all of them succeeded, so a failure leaves memory
     /// as the rolled-back journal has it.
@@ -435,7 +486,7 @@ impl Rooms {
             // A bucket never used yet starts full; the measured pace starts from the next tick.
             let since = line.since_filled(now);
             let elapsed = since.unwrap_or(0.0);
-            let waiting = line.waiting.len() as u64;
+            let waiting = line.waiting.len();
             let (admitted, carry) = admission_step(line.carry, rate, since.unwrap_or(1.0), free, waiting);
             let admission = (admitted > 0).then(|| {
                 let mut a = self.admission(&line, admitted, now);
@@ -506,6 +557,11 @@ impl WaitingRoom for EmbeddedWaitingRoom {
         self.db.write(move |t| rooms.finish(t, ticket)).await
     }
 
+    async fn leave(&self, ticket: Ticket, _now: Millis) -> Result<Left> {
+        let rooms = self.rooms.clone();
+        self.db.write(move |t| rooms.leave(t, ticket)).await
+    }
+
     async fn tick(&self, _now: Millis, rate: f64) -> Result<TickReport> {
         let rooms = self.rooms.clone();
         self.db.write(move |t| rooms.tick(t, rate)).await
@@ -518,7 +574,7 @@ impl WaitingRoom for EmbeddedWaitingRoom {
             .iter()
             .map(|(c, l)| {
                 let line = l.read();
-                let waiting = line.waiting.len() as u64;
+                let waiting = line.waiting.len();
                 RoomStats {
                     concert: c.get(),
                     waiting,

@@ -5,7 +5,7 @@ use crate::audit::AuditCheck;
 use crate::domain::error::Code;
 use crate::domain::queue_policy::{eta_seconds, retry_after_seconds};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
-use crate::queue::{Joined, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
+use crate::queue::{Joined, Left, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::Script;
@@ -30,6 +30,7 @@ pub struct RedisQueue {
     join: Script,
     status: Script,
     finish: Script,
+    leave: Script,
     tick: Script,
     stats: Script,
 }
@@ -54,6 +55,7 @@ impl RedisQueue {
             join: script!("lua/join.lua"),
             status: script!("lua/status.lua"),
             finish: script!("lua/finish.lua"),
+            leave: script!("lua/leave.lua"),
             tick: script!("lua/tick.lua"),
             stats: script!("lua/stats.lua"),
         };
@@ -148,7 +150,8 @@ impl RedisQueue {
 #[async_trait]
 impl WaitingRoom for RedisQueue {
     async fn join(&self, concert: ConcertId, user: UserId, _now: Millis) -> Result<Joined> {
-        let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket", "log", "max"]);
+        let keys = self
+            .keys(concert, &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket", "log", "max", "left"]);
         let args = [
             concert.to_string(),
             user.to_string(),
@@ -166,7 +169,7 @@ impl WaitingRoom for RedisQueue {
     }
 
     async fn standing(&self, t: Ticket, _now: Millis) -> Result<Standing> {
-        let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket"]);
+        let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket", "left"]);
         let (state, until, head, rate): (String, i64, u64, i64) =
             self.invoke("status", &self.status, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
         Ok(match state.as_str() {
@@ -182,6 +185,16 @@ impl WaitingRoom for RedisQueue {
         Ok(())
     }
 
+    async fn leave(&self, t: Ticket, _now: Millis) -> Result<Left> {
+        let keys = self.keys(t.concert, &["wait", "act", "users", "due", "left"]);
+        let was: String = self.invoke("leave", &self.leave, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
+        Ok(match was.as_str() {
+            "WAITING" => Left::Waiting,
+            "ACTIVE" => Left::Active,
+            _ => Left::AlreadyOver,
+        })
+    }
+
     async fn tick(&self, _now: Millis, rate: f64) -> Result<TickReport> {
         let mut report = TickReport::default();
         let args = [
@@ -191,7 +204,8 @@ impl WaitingRoom for RedisQueue {
             self.cfg.active_ttl.as_millis().to_string(),
         ];
         for concert in self.rooms().await? {
-            let keys = self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max"]);
+            let keys =
+                self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max", "left"]);
             let (admitted, no_shows, timed_out): (u64, u64, u64) = self.invoke("tick", &self.tick, keys, &args).await?;
             report.admitted += admitted;
             report.no_shows += no_shows;
@@ -203,7 +217,7 @@ impl WaitingRoom for RedisQueue {
     async fn stats(&self) -> Result<Vec<RoomStats>> {
         let mut out = Vec::new();
         for concert in self.rooms().await? {
-            let keys = self.keys(concert, &["seq", "head", "act", "bucket"]);
+            let keys = self.keys(concert, &["seq", "head", "act", "bucket", "left"]);
             let (waiting, active, rate): (u64, u64, i64) = self.invoke("stats", &self.stats, keys, &[]).await?;
             let measured = (rate >= 0).then(|| rate as f64 / 1000.0);
             out.push(RoomStats {

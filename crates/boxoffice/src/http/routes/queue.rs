@@ -115,6 +115,31 @@ pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiRes
     Ok((retry_header(retry), Json(body)))
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaveResponse {
+    /// Always `LEFT`: the token has ended.
+    pub status: &'static str,
+    /// Where the token was: `WAITING`, `ACTIVE`, or `ENDED` when it had ended already.
+    pub was: &'static str,
+}
+
+/// Leave the line. The people behind move up at once; leaving while ACTIVE frees the slot for
+/// the next person. The token ends either way (its status reads EXPIRED afterwards).
+#[utoipa::path(post, path = "/api/v1/queue/leave", tag = "queue", security(("queueToken" = [])),
+    responses(
+        (status = 200, body = LeaveResponse),
+        (status = 401, description = "missing or forged token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+pub async fn leave(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<Json<LeaveResponse>> {
+    let was = match s.app.leave(ticket).await? {
+        crate::queue::Left::Waiting => "WAITING",
+        crate::queue::Left::Active => "ACTIVE",
+        crate::queue::Left::AlreadyOver => "ENDED",
+    };
+    Ok(Json(LeaveResponse { status: "LEFT", was }))
+}
+
 /// A subscriber re-reads its standing at least this often even when no local tick moved its line.
 const SSE_FALLBACK_WAKE: Duration = Duration::from_secs(15);
 

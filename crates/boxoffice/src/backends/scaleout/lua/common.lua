@@ -29,3 +29,8 @@ local function admission_step(carry, rate, elapsed, free, waiting)
   local n = math.min(math.max(math.floor(budget), 0), free, waiting)
   return n, budget - n
 end
+
+-- Places between `head` and `seq` (both excluded) whose people left the line.
+local function left_between(left, head, seq)
+  return redis.call('ZCOUNT', left, '(' .. head, '(' .. seq)
+end

@@ -1,6 +1,7 @@
--- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 rooms, 8 bucket, 9 log, 10 max
+-- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 rooms, 8 bucket, 9 log, 10 max, 11 left
 -- ARGV: 1 concert, 2 user, 3 max_active, 4 rate_per_sec, 5 claim_window_ms, 6 active_ttl_ms
--- Returns {seq, created (0|1), state ('WAITING'|'ACTIVE'), until_ms, head, rate_milli}
+-- Returns {seq, created (0|1), state ('WAITING'|'ACTIVE'), until_ms, head, rate_milli}; `head`
+-- counts the places ahead whose people left, so a waiting position is seq - head.
 local now = now_ms()
 local user = ARGV[2]
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -8,7 +9,7 @@ local rate = rate_milli(KEYS[8])
 local seq = redis.call('HGET', KEYS[5], user)
 if seq then
   if redis.call('HGET', KEYS[3], seq) == user then
-    return {tonumber(seq), 0, 'WAITING', 0, head, rate}
+    return {tonumber(seq), 0, 'WAITING', 0, head + left_between(KEYS[11], head, tonumber(seq)), rate}
   end
   local a = redis.call('HGET', KEYS[4], seq)
   if a then
@@ -25,9 +26,10 @@ end
 local s = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[5], user, s)
 redis.call('SADD', KEYS[7], ARGV[1])
--- Admit at once when nobody waits ahead (every earlier place has left the waiting part), a slot
--- is free and the admission bucket allows: the same bucket the tick uses, so the rate holds.
-if head == s - 1 then
+-- Admit at once when nobody waits ahead (every earlier place was admitted or left), a slot is
+-- free and the admission bucket allows: the same bucket the tick uses, so the rate holds.
+local left = redis.call('ZCARD', KEYS[11])
+if s - 1 - head == left then
   local max_active = tonumber(ARGV[3])
   local active = redis.call('HLEN', KEYS[4])
   local b = redis.call('HMGET', KEYS[8], 'last', 'carry', 'pace')
@@ -43,11 +45,12 @@ if head == s - 1 then
     redis.call('HSET', KEYS[4], s, user .. ':0:' .. deadline .. ':' .. untl)
     redis.call('ZADD', KEYS[6], deadline, s)
     redis.call('SET', KEYS[2], s)
+    redis.call('DEL', KEYS[11])
     redis.call('SET', KEYS[10], max_active)
-    redis.call('RPUSH', KEYS[9], s .. ':' .. s .. ':' .. now .. ':' .. (active + 1) .. ':' .. max_active)
+    redis.call('RPUSH', KEYS[9], (head + 1) .. ':' .. s .. ':' .. now .. ':' .. (active + 1) .. ':' .. max_active)
     redis.call('LTRIM', KEYS[9], -100000, -1)
     return {s, 1, 'ACTIVE', untl, s, rate}
   end
 end
 redis.call('HSET', KEYS[3], s, user)
-return {s, 1, 'WAITING', 0, head, rate}
+return {s, 1, 'WAITING', 0, head + left, rate}

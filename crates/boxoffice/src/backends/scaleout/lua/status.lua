@@ -1,12 +1,14 @@
--- KEYS: 1 head, 2 wait, 3 act, 4 due, 5 bucket
+-- KEYS: 1 head, 2 wait, 3 act, 4 due, 5 bucket, 6 left
 -- ARGV: 1 seq, 2 user
--- Returns {state, until_ms, head, rate_milli}. The first look after admission claims the slot.
+-- Returns {state, until_ms, head, rate_milli}; while waiting, `head` also counts the places
+-- ahead whose people left, so the position is seq - head. The first look after admission
+-- claims the slot.
 local now = now_ms()
 local seq, user = ARGV[1], ARGV[2]
 if redis.call('HGET', KEYS[2], seq) == user then
   local head = tonumber(redis.call('GET', KEYS[1]) or '0')
   local rate = rate_milli(KEYS[5])
-  return {'WAITING', 0, head, rate}
+  return {'WAITING', 0, head + left_between(KEYS[6], head, tonumber(seq)), rate}
 end
 local a = redis.call('HGET', KEYS[3], seq)
 if not a then return {'EXPIRED', 0, 0, 0} end

@@ -1,6 +1,6 @@
 -- One admission tick of one concert's line, atomic, so any number of instances may run it:
 -- together they never exceed max_active or the rate, and admit strictly from the front.
--- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 bucket, 8 log, 9 max
+-- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 bucket, 8 log, 9 max, 10 left
 -- ARGV: 1 max_active, 2 rate_per_sec, 3 claim_window_ms, 4 active_ttl_ms
 -- Returns {admitted, no_shows, timed_out}
 local now = now_ms()
@@ -29,16 +29,17 @@ local active = redis.call('HLEN', KEYS[4])
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
 local free = math.max(0, max_active - active)
+local waiting = issued - head - redis.call('ZCARD', KEYS[10])
 local n
 -- A bucket never used yet starts full (a second's worth, within the cap).
 local fill = 1
 if last then fill = elapsed end
-n, carry = admission_step(carry, rate, fill, free, issued - head)
+n, carry = admission_step(carry, rate, fill, free, waiting)
 -- 'pace' is the rate this tick was given: a join that admits at once uses the same bucket.
 redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry), 'pace', tostring(rate))
 -- The measured pace starts at the configured rate; a tick limited by the line itself (everyone
 -- waiting got in) says nothing about the pace and leaves it alone.
-if elapsed > 0 and n < issued - head then
+if elapsed > 0 and n < waiting then
   local prev = measured or rate
   local alpha = math.min(elapsed / 5, 1)
   redis.call('HSET', KEYS[7], 'rate', tostring(prev + alpha * (n / elapsed - prev)))
@@ -46,15 +47,24 @@ end
 redis.call('SET', KEYS[9], max_active)
 if n > 0 then
   local deadline, untl = now + tonumber(ARGV[3]), now + tonumber(ARGV[4])
-  for s = head + 1, head + n do
+  -- From the front: places whose people left are passed (and forgotten), the rest admitted.
+  local s, admitted = head, 0
+  while admitted < n and s < issued do
+    s = s + 1
     local u = redis.call('HGET', KEYS[3], s)
-    redis.call('HDEL', KEYS[3], s)
-    redis.call('HSET', KEYS[4], s, u .. ':0:' .. deadline .. ':' .. untl)
-    redis.call('ZADD', KEYS[6], deadline, s)
+    if u then
+      redis.call('HDEL', KEYS[3], s)
+      redis.call('HSET', KEYS[4], s, u .. ':0:' .. deadline .. ':' .. untl)
+      redis.call('ZADD', KEYS[6], deadline, s)
+      admitted = admitted + 1
+    else
+      redis.call('ZREM', KEYS[10], s)
+    end
   end
-  redis.call('SET', KEYS[2], head + n)
+  n = admitted
+  redis.call('SET', KEYS[2], s)
   -- The admission log the audit reads: first:last:at:active_after:max_active.
-  redis.call('RPUSH', KEYS[8], (head + 1) .. ':' .. (head + n) .. ':' .. now .. ':' .. (active + n) .. ':' .. max_active)
+  redis.call('RPUSH', KEYS[8], (head + 1) .. ':' .. s .. ':' .. now .. ':' .. (active + n) .. ':' .. max_active)
   redis.call('LTRIM', KEYS[8], -100000, -1)
 end
 return {n, no_shows, timed_out}

@@ -1,0 +1,19 @@
+-- KEYS: 1 wait, 2 act, 3 users, 4 due, 5 left
+-- ARGV: 1 seq, 2 user
+-- Returns 'WAITING' or 'ACTIVE' (where the person was when they left), or 'NONE' (already over).
+local seq, user = ARGV[1], ARGV[2]
+if redis.call('HGET', KEYS[1], seq) == user then
+  -- The place stays issued but empty: the people behind count one fewer ahead of them.
+  redis.call('HDEL', KEYS[1], seq)
+  redis.call('ZADD', KEYS[5], seq, seq)
+  if redis.call('HGET', KEYS[3], user) == seq then redis.call('HDEL', KEYS[3], user) end
+  return 'WAITING'
+end
+local a = redis.call('HGET', KEYS[2], seq)
+if not a then return 'NONE' end
+local u = parse_active(a)
+if u ~= user then return 'NONE' end
+redis.call('HDEL', KEYS[2], seq)
+redis.call('ZREM', KEYS[4], seq)
+if redis.call('HGET', KEYS[3], user) == seq then redis.call('HDEL', KEYS[3], user) end
+return 'ACTIVE'
