@@ -5,9 +5,7 @@
 
 use crate::flood::Abuse;
 use crate::servers::Instances;
-use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,136 +60,7 @@ pub struct Event {
     pub what: String,
 }
 
-/// A private redis-server on a free port.
-pub struct PrivateRedis {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn wait_port(port: u16) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("nothing listens on {port}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-impl PrivateRedis {
-    pub fn start(port: Option<u16>) -> Result<PrivateRedis> {
-        let port = match port {
-            Some(p) => p,
-            None => free_port()?,
-        };
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting redis-server")?;
-        wait_port(port)?;
-        Ok(PrivateRedis { port, child: Some(child) })
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A private PostgreSQL cluster (initdb as the postgres user) on a free port.
-pub struct PrivatePostgres {
-    dir: PathBuf,
-    pub port: u16,
-}
-
-fn pg_tool(name: &str) -> Result<PathBuf> {
-    std::fs::read_dir("/usr/lib/postgresql")
-        .context("PostgreSQL server binaries (/usr/lib/postgresql) are needed for this drill")?
-        .flatten()
-        .map(|d| d.path().join("bin").join(name))
-        .find(|p| p.exists())
-        .with_context(|| format!("{name} not found under /usr/lib/postgresql"))
-}
-
-impl PrivatePostgres {
-    fn as_postgres(&self, tool: &str, args: &[&str]) -> Result<()> {
-        let out = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(pg_tool(tool)?)
-            .args(args)
-            .current_dir(&self.dir)
-            .output()?;
-        if !out.status.success() {
-            bail!("{tool}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(())
-    }
-
-    pub fn start(work: &Path) -> Result<PrivatePostgres> {
-        let dir = work.join("pg");
-        std::fs::create_dir_all(&dir)?;
-        Command::new("chown").args(["-R", "postgres", &dir.display().to_string()]).status()?;
-        let pg = PrivatePostgres { dir, port: free_port()? };
-        let data = pg.dir.join("data").display().to_string();
-        pg.as_postgres("initdb", &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"])?;
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60",
-            pg.port,
-            pg.dir.display()
-        );
-        pg.as_postgres(
-            "pg_ctl",
-            &["-D", &data, "-o", &opts, "-l", &pg.dir.join("log").display().to_string(), "-w", "start"],
-        )?;
-        Ok(pg)
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}", self.port)
-    }
-
-    /// The postmaster and every backend.
-    fn pids(&self) -> Vec<String> {
-        let pidfile = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).unwrap_or_default();
-        let Some(master) = pidfile.lines().next().map(str::to_owned) else { return vec![] };
-        let children = Command::new("pgrep")
-            .args(["-P", &master])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        std::iter::once(master).chain(children.lines().map(str::to_owned)).collect()
-    }
-
-    pub fn signal(&self, sig: &str) -> usize {
-        let pids = self.pids();
-        for p in &pids {
-            let _ = Command::new("kill").args([sig, p]).status();
-        }
-        pids.len()
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        self.signal("-CONT");
-        let data = self.dir.join("data").display().to_string();
-        let _ = self.as_postgres("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
-    }
-}
+pub use boxoffice_testkit::{PrivatePostgres, PrivateRedis};
 
 /// What a drill holds on to while it runs.
 pub enum Target {

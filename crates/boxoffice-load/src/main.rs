@@ -630,7 +630,7 @@ fn drill_cmd(d: &DrillArgs) -> Result<ExitCode> {
             Some(drill::Target::Redis(r))
         }
         drill::Kind::PostgresPause => {
-            let pg = drill::PrivatePostgres::start(&work)?;
+            let pg = drill::PrivatePostgres::start(&work, 60)?;
             common.pg = pg.base_url();
             Some(drill::Target::Postgres(pg))
         }

@@ -207,6 +207,23 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// Every flag at its default, whatever `BOXOFFICE_*` variables the environment holds (so a
+    /// developer's shell never leaks into a test), serving `data_dir` on a free port.
+    pub fn for_tests(data_dir: &std::path::Path) -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cmd = Only::command().mut_args(|a| a.env(None));
+        let matches = cmd.get_matches_from(["boxoffice"]);
+        let mut args = Only::from_arg_matches(&matches).expect("defaults parse").serve;
+        args.bind = "127.0.0.1:0".parse().expect("an address");
+        args.store.data_dir = data_dir.to_owned();
+        args
+    }
+
     /// `serve --demo` with every other flag at its default (or its environment variable).
     pub fn demo_defaults() -> Self {
         #[derive(Parser)]

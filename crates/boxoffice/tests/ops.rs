@@ -46,10 +46,7 @@ async fn every_metric_the_dashboard_and_alerts_query_is_exported() {
     // Scale-out mode, so the Redis metrics exist too; then one purchase touches the rest.
     let space = scaleout::ScaleOutSpace::create().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut a = ServeArgs::demo_defaults();
-    a.demo = false;
-    a.bind = "127.0.0.1:0".parse().unwrap();
-    a.store.data_dir = dir.path().to_owned();
+    let mut a = ServeArgs::for_tests(dir.path());
     a.store.database_url = Some(space.database_url.clone());
     a.redis.redis_url = Some(scaleout::redis_url());
     a.redis.redis_prefix = space.prefix.clone();

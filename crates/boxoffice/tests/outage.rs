@@ -12,26 +12,14 @@ use http::{call, Answer};
 use boxoffice::cli::ServeArgs;
 use boxoffice::server::Server;
 use boxoffice::store::SeedSpec;
+use boxoffice_testkit::{free_port, PrivatePostgres, PrivateRedis};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for_port(port: u16, within: Duration) {
-    let deadline = Instant::now() + within;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn tool(name: &str) -> Option<PathBuf> {
-    let candidates = std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|d| d.path().join("bin").join(name));
-    candidates.chain(std::iter::once(PathBuf::from("/usr/bin").join(name))).find(|p| p.exists())
+    boxoffice_testkit::pg_tool(name).ok()
 }
 
 /// Present locally, mandatory under CI=true.
@@ -46,119 +34,8 @@ fn require(what: &str, ok: bool) -> bool {
     false
 }
 
-struct PrivateRedis {
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        wait_for_port(port, Duration::from_secs(10));
-        PrivateRedis { child: Some(child) }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal("-CONT");
-        }
-        self.kill();
-    }
-}
-
-struct PrivatePostgres {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl PrivatePostgres {
-    fn as_postgres(dir: &Path, tool_name: &str, args: &[&str]) {
-        let out = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(tool(tool_name).expect(tool_name))
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("runuser");
-        assert!(out.status.success(), "{tool_name} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    fn init() -> PrivatePostgres {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(Command::new("chown")
-            .args(["-R", "postgres", dir.path().to_str().unwrap()])
-            .status()
-            .unwrap()
-            .success());
-        let data = dir.path().join("data");
-        Self::as_postgres(
-            dir.path(),
-            "initdb",
-            &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"],
-        );
-        let pg = PrivatePostgres { dir, port: free_port() };
-        pg.start();
-        pg
-    }
-
-    fn pg_ctl(&self, args: &[&str]) {
-        let data = self.dir.path().join("data");
-        let mut all = vec!["-D", data.to_str().unwrap()];
-        all.extend_from_slice(args);
-        Self::as_postgres(self.dir.path(), "pg_ctl", &all);
-    }
-
-    fn start(&self) {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=20",
-            self.port,
-            self.dir.path().display()
-        );
-        self.pg_ctl(&["-o", &opts, "-l", self.dir.path().join("log").to_str().unwrap(), "-w", "start"]);
-    }
-
-    fn stop(&self) {
-        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(tool("pg_ctl").unwrap())
-            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
-            .output();
-    }
-}
-
 async fn start_server(db: &str, redis: &str, prefix: &str, dir: &Path) -> Server {
-    let mut a = ServeArgs::demo_defaults();
-    a.demo = false;
-    a.bind = "127.0.0.1:0".parse().unwrap();
-    a.store.data_dir = dir.to_owned();
+    let mut a = ServeArgs::for_tests(dir);
     a.store.database_url = Some(db.to_owned());
     a.store.db_timeout = Duration::from_secs(1);
     a.store.db_pool_size = Some(4);
@@ -194,8 +71,8 @@ async fn redis_down_means_503_fast_and_recovers_without_restart() {
         return;
     }
     let space = scaleout::ScaleOutSpace::create().await;
-    let port = free_port();
-    let mut redis = PrivateRedis::start(port);
+    let port = free_port().unwrap();
+    let mut redis = PrivateRedis::start(Some(port)).expect("redis-server starts");
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(&space.database_url, &format!("redis://127.0.0.1:{port}"), "outage:", dir.path()).await;
     server
@@ -242,7 +119,7 @@ async fn redis_down_means_503_fast_and_recovers_without_restart() {
     assert_eq!(charge.status, 200);
 
     // Back on the same port (empty, as it keeps nothing on disk): the service recovers by itself.
-    redis = PrivateRedis::start(port);
+    redis = PrivateRedis::start(Some(port)).expect("redis-server starts again");
     until_ok("join after Redis came back", async || join(3).await.status == 201).await;
     let ready = call(&c, Method::GET, format!("{base}/health/ready"), None, None).await;
     assert_eq!(ready.status, 200);
@@ -263,10 +140,11 @@ async fn postgres_down_means_503_fast_and_recovers_without_restart() {
     if !scaleout::scaleout_ready() || !require("initdb, pg_ctl and runuser", tools) {
         return;
     }
-    let pg = PrivatePostgres::init();
+    let work = tempfile::tempdir().unwrap();
+    let pg = PrivatePostgres::start(work.path(), 20).expect("a private PostgreSQL starts");
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("outage-pg-{}:", pg.port);
-    let server = start_server(&pg.url(), &scaleout::redis_url(), &prefix, dir.path()).await;
+    let server = start_server(&format!("{}/postgres", pg.base_url()), &scaleout::redis_url(), &prefix, dir.path()).await;
     server
         .app
         .store
@@ -291,7 +169,7 @@ async fn postgres_down_means_503_fast_and_recovers_without_restart() {
     .await;
     let token = joined.body["token"].as_str().unwrap().to_owned();
 
-    pg.stop();
+    pg.stop().unwrap();
     assert_unavailable(&charge().await, Duration::from_millis(2500), "charge with PostgreSQL down");
     let balance = call(&c, Method::GET, format!("{base}/api/v1/users/1/points"), None, None).await;
     assert_unavailable(&balance, Duration::from_millis(2500), "balance with PostgreSQL down");
@@ -306,7 +184,7 @@ async fn postgres_down_means_503_fast_and_recovers_without_restart() {
     let status = call(&c, Method::GET, format!("{base}/api/v1/queue/status"), Some(&token), None).await;
     assert_eq!(status.status, 200, "{}", status.body);
 
-    pg.start();
+    pg.resume().unwrap();
     until_ok("charge after PostgreSQL came back", async || charge().await.status == 200).await;
     let balance = call(&c, Method::GET, format!("{base}/api/v1/users/1/points"), None, None).await;
     assert_eq!(balance.body["balance"], 10, "nothing charged while it was down, nothing lost");

@@ -70,10 +70,7 @@ impl Resp {
 }
 
 fn serve_args(space: Option<&ScaleOutSpace>, opts: &Opts, dir: &std::path::Path) -> ServeArgs {
-    let mut a = ServeArgs::demo_defaults();
-    a.demo = false;
-    a.bind = "127.0.0.1:0".parse().unwrap();
-    a.store.data_dir = dir.to_owned();
+    let mut a = ServeArgs::for_tests(dir);
     a.store.database_url = space.map(|s| s.database_url.clone());
     a.redis.redis_url = space.map(|_| redis_url());
     if let Some(s) = space {

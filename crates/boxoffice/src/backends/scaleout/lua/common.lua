@@ -34,3 +34,13 @@ end
 local function left_between(left, head, seq)
   return redis.call('ZCOUNT', left, '(' .. head, '(' .. seq)
 end
+
+-- The measured admission pace, the same rule as domain::queue_policy::smoothed_rate: nil until the
+-- first measurement, which starts from the configured rate; a tick where the line itself was the
+-- limit says nothing about the pace.
+local function smoothed_rate(previous, configured, admitted, elapsed, line_was_limit)
+  if elapsed <= 0 or line_was_limit then return previous end
+  local prev = previous or configured
+  local alpha = math.min(elapsed / 5, 1)
+  return prev + alpha * (admitted / elapsed - prev)
+end

@@ -37,12 +37,9 @@ if last then fill = elapsed end
 n, carry = admission_step(carry, rate, fill, free, waiting)
 -- 'pace' is the rate this tick was given: a join that admits at once uses the same bucket.
 redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry), 'pace', tostring(rate))
--- The measured pace starts at the configured rate; a tick limited by the line itself (everyone
--- waiting got in) says nothing about the pace and leaves it alone.
-if elapsed > 0 and n < waiting then
-  local prev = measured or rate
-  local alpha = math.min(elapsed / 5, 1)
-  redis.call('HSET', KEYS[7], 'rate', tostring(prev + alpha * (n / elapsed - prev)))
+local measured_next = smoothed_rate(measured, rate, n, elapsed, n >= waiting)
+if measured_next and measured_next ~= measured then
+  redis.call('HSET', KEYS[7], 'rate', tostring(measured_next))
 end
 redis.call('SET', KEYS[9], max_active)
 if n > 0 then
