@@ -78,7 +78,11 @@ class Server:
         return subprocess.run([binary, "audit"] + self.store + self.audit_args, capture_output=True, text=True)
 
     def active_tokens(self, concert, users):
-        tokens = [call(self.base, "POST", "/api/v1/queue/tokens", {"userId": u, "concertId": concert})["token"] for u in users]
+        # Joins in parallel: with the bench's admission settings each is admitted in its answer.
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(16) as pool:
+            tokens = list(pool.map(lambda u: call(self.base, "POST", "/api/v1/queue/tokens",
+                                                  {"userId": u, "concertId": concert})["token"], users))
         for t in tokens:
             deadline = time.time() + 10
             while call(self.base, "GET", "/api/v1/queue/status", token=t)["status"] != "ACTIVE":
@@ -116,6 +120,7 @@ def main():
     ap.add_argument("--connections", type=int, default=100)
     ap.add_argument("--journey-connections", type=int, default=32)
     ap.add_argument("--hold-connections", type=int, default=32)
+    ap.add_argument("--hold-fans", type=int, default=80000, help="distinct fans per hold run (one hold each)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "boxoffice"))
     ap.add_argument("--only", nargs="*", help="status seats join hold journey")
     ap.add_argument("--mode", choices=["embedded", "scaleout"], default="embedded")
@@ -148,17 +153,18 @@ def main():
         read.stop()
 
     if "hold" in wanted:
-        # Holds on distinct seats: 20 dates x 5000 seats per run (one concert per run).
-        per, seats = 40, 5000
-        hold = Server(a.binary, ["--users", "10000", "--concerts", str(a.runs), "--schedules", str(per), "--seats", str(seats)],
-                      [], **backend)
+        # Holds on distinct seats, each by a fan of their own (a fan holds one set of seats at a
+        # time): 40 dates x 5000 seats per run (one concert per run).
+        per, seats, fans = 40, 5000, a.hold_fans
+        hold = Server(a.binary, ["--users", str(fans * a.runs), "--concerts", str(a.runs), "--schedules", str(per),
+                                 "--seats", str(seats)], [], **backend)
         try:
             for run in range(a.runs):
-                tokens = hold.active_tokens(run + 1, range(1, 201))
+                tokens = hold.active_tokens(run + 1, range(run * fans + 1, (run + 1) * fans + 1))
                 tok_file = os.path.join(hold.dir, f"hold-tokens-{run}.txt")
                 with open(tok_file, "w") as f:
                     f.write("\n".join(tokens) + "\n")
-                results["hold"].append(wrk(hold.base, "hold.lua", [tok_file, run * per + 1, seats, per, per * seats // 2],
+                results["hold"].append(wrk(hold.base, "hold.lua", [tok_file, run * per + 1, seats, per, fans // 2],
                                            2, a.hold_connections, a.duration))
                 print(f"run {run + 1} hold: {results['hold'][-1]}", file=sys.stderr)
             verdict = hold.audit(a.binary)

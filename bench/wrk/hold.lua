@@ -1,4 +1,5 @@
--- POST /api/v1/reservations on distinct seats, with rotating ACTIVE tokens.
+-- POST /api/v1/reservations on distinct seats, each by its own ACTIVE token (a fan holds one set
+-- of seats at a time): the n-th seat overall is held with the n-th token.
 -- wrk -s hold.lua URL -- <tokens file> <firstSchedule> <seatsPerSchedule> <schedules> <seatsPerThread>
 package.path = package.path .. ";" .. debug.getinfo(1, "S").source:match("@?(.*/)") .. "?.lua"
 local common = require("common")
@@ -27,9 +28,10 @@ function request()
   if idx > last or idx >= seats * schedules then error("ran out of seats: raise seatsPerThread or seed more") end
   local schedule = first_schedule + math.floor(idx / seats)
   local seat = idx % seats + 1
+  if idx >= #tokens then error("ran out of tokens: raise --hold-fans") end
+  local token = tokens[idx + 1]
   idx = idx + 1
-  i = i % #tokens + 1
   return wrk.format("POST", "/api/v1/reservations",
-    { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[i] },
+    { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token },
     '{"scheduleId":' .. schedule .. ',"seatNo":' .. seat .. '}')
 end

@@ -144,7 +144,8 @@ async fn postgres_down_means_503_fast_and_recovers_without_restart() {
     let pg = PrivatePostgres::start(work.path(), 20).expect("a private PostgreSQL starts");
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("outage-pg-{}:", pg.port);
-    let server = start_server(&format!("{}/postgres", pg.base_url()), &scaleout::redis_url(), &prefix, dir.path()).await;
+    let server =
+        start_server(&format!("{}/postgres", pg.base_url()), &scaleout::redis_url(), &prefix, dir.path()).await;
     server
         .app
         .store
