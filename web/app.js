@@ -1,4 +1,5 @@
-// boxoffice pages: concerts → waiting room → date and seat → hold, points, pay → confirmation.
+// boxoffice pages: concerts → waiting room → date and seats → hold, points, pay → confirmation,
+// plus "My tickets", letting go of a hold and leaving the line.
 // Plain browser JavaScript, no build step. Talks to the JSON API under /api/v1.
 'use strict';
 
@@ -9,6 +10,9 @@
   const SEAT_COLUMNS = 10;
   const SESSION_KEY = 'boxoffice.session';
   const USER_KEY = 'boxoffice.user';
+  const PROOF_KEY = 'boxoffice.proof'; // {userId: last token}: any signed token shows that user's tickets
+  const SCHEDULES_KEY = 'boxoffice.schedules'; // {scheduleId: {startsAt, title}} for "My tickets"
+  const DEFAULT_MAX_SEATS = 4; // the server's default --max-seats-per-order; corrected if it says otherwise
 
   const el = (id) => document.querySelector(`[data-testid="${id}"]`);
   const views = Array.from(document.querySelectorAll('[data-view]'));
@@ -30,7 +34,9 @@
     seatGen: 0,
     seatTimer: null,
     lastSchedulesAt: 0,
-    selectedSeat: null,
+    selectedSeats: [], // seat numbers picked on the current date, in the order picked
+    maxSeats: DEFAULT_MAX_SEATS,
+    heldElsewhere: null, // a live hold found after HOLD_LIMIT, offered to the person
     focusSeat: null,
     hold: null, // reservation + {scheduleId, startsAt}
     payKey: null, // Idempotency-Key for the current reservation, reused on retry
@@ -41,6 +47,11 @@
     checkingEnd: false,
     announcedPos: null,
     chargeKey: null,
+    ticketsBack: null, // the view "My tickets" was opened from
+    ticketsUser: null,
+    tickets: [],
+    leaveOpener: null, // the button that opened the leave dialog (focus goes back to it)
+    lastStanding: null, // the last WAITING answer shown
   };
 
   // ---------------------------------------------------------------- helpers
@@ -136,6 +147,23 @@
     return `about ${h} h ${m % 60} min`;
   }
 
+  const bySeat = (a, b) => a - b;
+  // "seat 5", "seats 5 and 6", "seats 3, 4 and 5"
+  function seatWords(nos, cap) {
+    const s = nos.slice().sort(bySeat);
+    const w = s.length === 1 ? `seat ${s[0]}` : `seats ${s.slice(0, -1).join(', ')} and ${s[s.length - 1]}`;
+    return cap ? w[0].toUpperCase() + w.slice(1) : w;
+  }
+  // "Seat 5", "Seats 5, 6"
+  function seatShort(nos) {
+    const s = nos.slice().sort(bySeat);
+    return `${s.length === 1 ? 'Seat' : 'Seats'} ${s.join(', ')}`;
+  }
+  // The seats of a reservation (older answers only had seatNo).
+  function holdSeats(h) {
+    return h && Array.isArray(h.seatNos) && h.seatNos.length ? h.seatNos.slice().sort(bySeat) : h ? [h.seatNo] : [];
+  }
+
   function newKey() {
     if (window.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
     const b = new Uint8Array(16);
@@ -181,6 +209,29 @@
     try { return JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null'); } catch (_) { return null; }
   }
 
+  // A person's last token on this device, kept after it ends: "My tickets" accepts any validly
+  // signed token of the user, also one that ended with a payment or by leaving the line.
+  function readJson(key) {
+    try { return JSON.parse(localStorage.getItem(key) || '{}') || {}; } catch (_) { return {}; }
+  }
+  function rememberProof(userId, token) {
+    const all = readJson(PROOF_KEY);
+    all[userId] = token;
+    try { localStorage.setItem(PROOF_KEY, JSON.stringify(all)); } catch (_) { /* ignore */ }
+  }
+  function proofFor(userId) {
+    return readJson(PROOF_KEY)[userId] || null;
+  }
+  // Dates seen while booking, so "My tickets" can name them (the dates need an ACTIVE token).
+  function rememberSchedules(list, title) {
+    const all = readJson(SCHEDULES_KEY);
+    for (const s of list) all[s.scheduleId] = { startsAt: s.startsAt, title };
+    try { localStorage.setItem(SCHEDULES_KEY, JSON.stringify(all)); } catch (_) { /* ignore */ }
+  }
+  function scheduleInfo(id) {
+    return readJson(SCHEDULES_KEY)[id] || null;
+  }
+
   // ---------------------------------------------------------------- views
 
   function show(view, { focus = true } = {}) {
@@ -196,13 +247,16 @@
       if (i === cur) li.setAttribute('aria-current', 'step'); else li.removeAttribute('aria-current');
     }
     const who = el('who');
-    if (S.userId && S.concert && view !== 'concerts') {
+    if (S.userId && S.concert && view !== 'concerts' && view !== 'tickets') {
       who.textContent = `User ${S.userId} · ${S.concert.title}`;
       who.hidden = false;
     } else {
       who.hidden = true;
     }
-    if (view !== 'queue') stopWatching();
+    el('nav-tickets').hidden = view === 'tickets';
+    if (view !== 'concerts') showMsg('left-msg', '');
+    // A person looking at "My tickets" from the waiting room keeps their place watched.
+    if (view !== 'queue' && view !== 'tickets') stopWatching();
     if (view !== 'booking') stopSeatRefresh();
     if (focus) {
       const h = document.querySelector(`[data-view="${view}"] h1`);
@@ -216,8 +270,9 @@
     const base = 'boxoffice';
     if (S.view === 'queue' && position != null) document.title = `#${position} in line — ${base}`;
     else if (S.view === 'booking') document.title = `Your turn! Pick a seat — ${base}`;
-    else if (S.view === 'checkout') document.title = `Seat held — pay now — ${base}`;
+    else if (S.view === 'checkout') document.title = `${holdSeats(S.hold).length > 1 ? 'Seats' : 'Seat'} held — pay now — ${base}`;
     else if (S.view === 'done') document.title = `Booked — ${base}`;
+    else if (S.view === 'tickets') document.title = `My tickets — ${base}`;
     else document.title = `${base} — tickets`;
   }
 
@@ -313,6 +368,7 @@
     S.userId = userId;
     S.concert = concert;
     S.token = data.token;
+    rememberProof(userId, data.token);
     S.hold = null;
     S.payKey = null;
     S.startPos = null;
@@ -327,7 +383,9 @@
   function onStatus(st, fromJoin) {
     if (st.activeUntil) S.activeUntil = Date.parse(st.activeUntil);
     if (st.status === 'WAITING') {
-      if (S.view !== 'queue') {
+      if (S.view === 'tickets' && S.ticketsBack === 'queue') {
+        renderQueue(st); // kept up to date behind "My tickets"
+      } else if (S.view !== 'queue') {
         S.startPos = Math.max(S.startPos || 0, st.position || 0);
         show('queue');
         renderQueue(st);
@@ -337,7 +395,8 @@
       }
     } else if (st.status === 'ACTIVE') {
       stopWatching();
-      if (S.view === 'queue' || fromJoin || S.view === 'concerts' || S.view === 'ended') enterBooking();
+      if (S.view === 'queue' || fromJoin || S.view === 'concerts' || S.view === 'ended'
+        || (S.view === 'tickets' && S.ticketsBack === 'queue')) enterBooking(); // the turn has come: to the seats
     } else {
       stopWatching();
       tokenEnded('EXPIRED');
@@ -347,6 +406,7 @@
   function renderQueue(st) {
     const pos = st.position;
     if (pos == null) return;
+    S.lastStanding = st;
     S.startPos = Math.max(S.startPos || 0, pos);
     saveSession();
     setText('queue-concert', `${S.concert.title} · ${S.concert.venue}`);
@@ -436,7 +496,7 @@
     if (code === 'TOKEN_INVALID' || code === 'TOKEN_MISSING' || code === 'TOKEN_WRONG_CONCERT') {
       msg = 'Your place in line is no longer recognised (the box office may have restarted).';
     } else if (S.hold) {
-      msg = `Your booking time ran out before the payment went through, so the hold on seat ${S.hold.seatNo} will lapse.`;
+      msg = `Your booking time ran out before the payment went through, so the hold on ${seatWords(holdSeats(S.hold))} will lapse.`;
     } else if (S.activeUntil && serverNow() >= S.activeUntil - 2000 && (S.view === 'booking' || S.view === 'checkout')) {
       msg = 'Your booking time ran out before a seat was paid for.';
     } else {
@@ -478,11 +538,16 @@
 
   // ---------------------------------------------------------------- 3. date and seat
 
-  function enterBooking(message) {
+  // message: why the person is back here (a warning); note: what they just did (information).
+  function enterBooking(message, note) {
     show('booking');
     showMsg('hold-expired-msg', message || '');
+    showMsg('released-msg', note || '');
     showMsg('seat-taken-msg', '');
-    S.selectedSeat = null;
+    hideHoldLimit();
+    setText('seat-limit-msg', '');
+    setText('max-seats', String(S.maxSeats));
+    S.selectedSeats = [];
     renderSelection();
     loadSchedules().then(() => {
       if (S.scheduleId != null) loadSeats();
@@ -496,6 +561,7 @@
       const { data } = await api('GET', `/concerts/${S.concert.concertId}/schedules`, { token: S.token });
       S.schedules = data.schedules || [];
       S.lastSchedulesAt = Date.now();
+      rememberSchedules(S.schedules, S.concert.title);
       renderDates();
     } catch (e) {
       if (!handleTokenError(e)) showError(`Couldn't load the dates: ${e.message}`);
@@ -547,11 +613,12 @@
     if (S.scheduleId !== id) {
       S.scheduleId = id;
       S.seats = [];
-      S.selectedSeat = null;
+      S.selectedSeats = [];
       S.focusSeat = null;
       el('seat-map').textContent = '';
       showMsg('seat-taken-msg', '');
       showMsg('hold-expired-msg', '');
+      setText('seat-limit-msg', '');
     }
     for (const b of el('date-list').children) {
       b.setAttribute('aria-pressed', String(b.dataset.testid === `date-${id}`));
@@ -628,7 +695,7 @@
       b.className = `seat tier-${tier} ${s.status.toLowerCase()}`;
       b.dataset.status = s.status;
       b.disabled = !free;
-      const selected = free && S.selectedSeat === s.seatNo;
+      const selected = free && S.selectedSeats.includes(s.seatNo);
       b.classList.toggle('selected', selected);
       b.setAttribute('aria-pressed', String(selected));
       const what = free ? pts(s.price) : s.status === 'SOLD' ? 'sold' : 'on hold for someone else';
@@ -636,18 +703,24 @@
       b.title = `Seat ${s.seatNo} · ${free ? pts(s.price) : s.status === 'SOLD' ? 'Sold' : 'Held'}`;
     });
 
-    // The seat someone picked was taken by somebody else meanwhile.
-    if (S.selectedSeat != null) {
-      const s = S.seats.find((x) => x.seatNo === S.selectedSeat);
-      if (!s || s.status !== 'AVAILABLE') {
-        showMsg('seat-taken-msg', `Seat ${S.selectedSeat} was just taken by someone else. Please pick another seat.`);
-        S.selectedSeat = null;
+    // A seat someone picked was taken by somebody else meanwhile.
+    if (S.selectedSeats.length) {
+      const gone = S.selectedSeats.filter((no) => {
+        const s = S.seats.find((x) => x.seatNo === no);
+        return !s || s.status !== 'AVAILABLE';
+      });
+      if (gone.length) {
+        S.selectedSeats = S.selectedSeats.filter((no) => !gone.includes(no));
+        const rest = S.selectedSeats.length
+          ? ` ${seatWords(S.selectedSeats, true)} ${S.selectedSeats.length === 1 ? 'is' : 'are'} still picked.`
+          : '';
+        showSeatTaken(`${seatWords(gone, true)} ${gone.length === 1 ? 'was' : 'were'} just taken by someone else. Please pick ${gone.length === 1 ? 'another seat' : 'other seats'}.${rest}`);
         renderSelection();
       }
     }
 
     // Roving tab stop: one seat in the tab order, arrow keys move between seats.
-    let stop = [S.focusSeat, S.selectedSeat].find((n) => n != null && seatButton(n) && !seatButton(n).disabled);
+    let stop = [S.focusSeat, ...S.selectedSeats].find((n) => n != null && seatButton(n) && !seatButton(n).disabled);
     if (stop == null) {
       const first = S.seats.find((x) => x.status === 'AVAILABLE');
       stop = first ? first.seatNo : null;
@@ -707,25 +780,74 @@
     return el('seat-map').querySelector(`[data-seat="${no}"]`);
   }
 
+  function showSeatTaken(text) {
+    showMsg('released-msg', '');
+    showMsg('seat-taken-msg', text);
+  }
+
+  // Picks or unpicks a seat; at most S.maxSeats of one date.
   function pickSeat(no) {
     const s = S.seats.find((x) => x.seatNo === no);
     if (!s || s.status !== 'AVAILABLE') return;
-    S.selectedSeat = S.selectedSeat === no ? null : no;
     S.focusSeat = no;
     showMsg('seat-taken-msg', '');
     showMsg('hold-expired-msg', '');
+    showMsg('released-msg', '');
+    hideHoldLimit();
+    let said;
+    if (S.selectedSeats.includes(no)) {
+      S.selectedSeats = S.selectedSeats.filter((x) => x !== no);
+      setText('seat-limit-msg', '');
+      said = `Seat ${no} unpicked.`;
+    } else if (S.selectedSeats.length >= S.maxSeats) {
+      setText('seat-limit-msg', `You can hold up to ${S.maxSeats} seats in one order. Unpick a seat first to pick seat ${no}.`);
+      return;
+    } else {
+      S.selectedSeats = S.selectedSeats.concat(no);
+      setText('seat-limit-msg', '');
+      said = `Seat ${no} picked.`;
+    }
     renderSeats();
     renderSelection();
+    const n = S.selectedSeats.length;
+    setText('seat-announce', n ? `${said} ${n} of ${S.maxSeats} picked: ${selectionSummary()}.` : `${said} No seats picked.`);
+  }
+
+  function clearSeats() {
+    S.selectedSeats = [];
+    setText('seat-limit-msg', '');
+    renderSeats();
+    renderSelection();
+    setText('seat-announce', 'No seats picked.');
+    const stop = S.focusSeat != null ? seatButton(S.focusSeat) : null;
+    if (stop && !stop.disabled) stop.focus();
+  }
+
+  function pickedSeats() {
+    return S.selectedSeats.map((no) => S.seats.find((x) => x.seatNo === no)).filter(Boolean).sort((a, b) => a.seatNo - b.seatNo);
+  }
+
+  function selectionSummary() {
+    const list = pickedSeats();
+    const total = list.reduce((a, s) => a + s.price, 0);
+    const sched = S.schedules.find((x) => x.scheduleId === S.scheduleId);
+    const what = list.length === 1 ? `Seat ${list[0].seatNo} · ${pts(total)}` : `${seatShort(list.map((s) => s.seatNo))} · ${pts(total)} in total`;
+    return `${what}${sched ? ' · ' + fmtDate(sched.startsAt) : ''}`;
   }
 
   function renderSelection() {
     const box = el('selection');
-    const s = S.selectedSeat != null && S.seats.find((x) => x.seatNo === S.selectedSeat);
-    if (!s) { box.hidden = true; return; }
-    const sched = S.schedules.find((x) => x.scheduleId === S.scheduleId);
-    setText('selection-text', `Seat ${s.seatNo} · ${pts(s.price)}${sched ? ' · ' + fmtDate(sched.startsAt) : ''}`);
-    el('hold-btn').textContent = `Hold seat ${s.seatNo}`;
+    const list = pickedSeats();
+    if (!list.length) { box.hidden = true; return; }
+    setText('selection-text', selectionSummary());
+    if (!S.busy) el('hold-btn').textContent = list.length === 1 ? `Hold seat ${list[0].seatNo}` : `Hold these ${list.length} seats`;
+    el('clear-btn').hidden = list.length < 2;
     box.hidden = false;
+  }
+
+  function hideHoldLimit() {
+    S.heldElsewhere = null;
+    el('hold-limit-msg').hidden = true;
   }
 
   function moveSeatFocus(from, key) {
@@ -748,34 +870,60 @@
   }
 
   async function hold() {
-    if (S.busy || S.selectedSeat == null) return;
-    const seatNo = S.selectedSeat;
+    if (S.busy || !S.selectedSeats.length) return;
+    const seatNos = S.selectedSeats.slice().sort(bySeat);
     const scheduleId = S.scheduleId;
     const btn = el('hold-btn');
     S.busy = true;
     btn.disabled = true;
-    btn.textContent = `Holding seat ${seatNo}…`;
+    btn.textContent = `Holding ${seatWords(seatNos)}…`;
     clearError();
+    hideHoldLimit();
+    setText('seat-limit-msg', '');
     const t0 = Date.now();
+    // One seat as before ({seatNo}); several together ({seatNos}): all or nothing.
+    const body = seatNos.length === 1 ? { scheduleId, seatNo: seatNos[0] } : { scheduleId, seatNos };
     try {
-      const { data } = await api('POST', '/reservations', { token: S.token, body: { scheduleId, seatNo } });
+      // 201: held now; 200: these very seats were already held by this person (the same hold again).
+      const { data, status } = await api('POST', '/reservations', { token: S.token, body });
       const created = Date.parse(data.createdAt);
-      if (Number.isFinite(created)) S.skewMs = created - (t0 + Date.now()) / 2;
+      if (status === 201 && Number.isFinite(created)) S.skewMs = created - (t0 + Date.now()) / 2;
       const sched = S.schedules.find((x) => x.scheduleId === scheduleId);
-      S.hold = Object.assign({}, data, { scheduleId, seatNo, startsAt: sched ? sched.startsAt : null });
+      S.hold = Object.assign({ seatNos }, data, { scheduleId, startsAt: sched ? sched.startsAt : null });
       S.payKey = null;
+      S.selectedSeats = [];
       saveSession();
       enterCheckout();
     } catch (e) {
       if (e.code === 'SEAT_UNAVAILABLE') {
-        S.selectedSeat = null;
+        // Nothing was held. `seats` names the taken ones; the others stay picked.
+        const named = Array.isArray(e.body.seats) ? e.body.seats.map(Number).filter((n) => seatNos.includes(n)) : [];
+        const taken = named.length ? named : seatNos;
+        S.selectedSeats = S.selectedSeats.filter((no) => !taken.includes(no));
         renderSelection();
-        showMsg('seat-taken-msg', `Sorry — seat ${seatNo} was just taken by someone else. Please pick another seat.`);
+        const rest = S.selectedSeats.slice().sort(bySeat);
+        let text;
+        if (seatNos.length === 1) {
+          text = `Sorry — seat ${seatNos[0]} was just taken by someone else. Please pick another seat.`;
+        } else {
+          text = `Sorry — ${seatWords(taken)} ${taken.length === 1 ? 'was' : 'were'} just taken by someone else, so none of your seats were held.`;
+          text += rest.length
+            ? ` ${seatWords(rest, true)} ${rest.length === 1 ? 'is' : 'are'} still picked: pick ${taken.length === 1 ? 'another seat' : 'other seats'} to go with ${rest.length === 1 ? 'it' : 'them'}, or press Hold again.`
+            : ' Please pick other seats.';
+        }
+        showSeatTaken(text);
         await loadSeats();
         const stop = S.focusSeat != null ? seatButton(S.focusSeat) : null;
-        if (stop) stop.focus();
+        if (stop && !stop.disabled) stop.focus();
+      } else if (e.code === 'HOLD_LIMIT') {
+        await showHoldLimit(e);
+      } else if (e.code === 'INVALID_SEAT_NO' && /1 to (\d+) seats/.test(e.message)) {
+        // This server allows fewer seats per order than we thought.
+        S.maxSeats = Math.max(1, Number(/1 to (\d+) seats/.exec(e.message)[1]));
+        setText('max-seats', String(S.maxSeats));
+        setText('seat-limit-msg', `This box office sells at most ${S.maxSeats} seat${S.maxSeats === 1 ? '' : 's'} in one order. Unpick ${seatNos.length - S.maxSeats === 1 ? 'a seat' : 'some seats'} and try again.`);
       } else if (!handleTokenError(e)) {
-        showError(`Couldn't hold seat ${seatNo}: ${e.message}`);
+        showError(`Couldn't hold ${seatWords(seatNos)}: ${e.message}`);
       }
     } finally {
       S.busy = false;
@@ -784,25 +932,93 @@
     }
   }
 
+  // HOLD_LIMIT: this person already holds other seats (another tab, or a hold from before a
+  // reload). Find that hold and offer to go to it.
+  async function showHoldLimit(e) {
+    let live = null;
+    const token = S.token || proofFor(S.userId);
+    try {
+      const { data } = await api('GET', '/me/reservations', { token });
+      live = (data.reservations || []).find((r) => r.status === 'HELD' && Date.parse(r.expiresAt) > serverNow()) || null;
+    } catch (_) { /* the server's own words below */ }
+    const box = el('hold-limit-msg');
+    const open = el('hold-limit-open');
+    // A hold for another concert cannot be paid in this concert's turn: point to My tickets.
+    const here = live && S.schedules.some((x) => x.scheduleId === live.scheduleId);
+    const info = live && !here ? scheduleInfo(live.scheduleId) : null;
+    const it = live && holdSeats(live).length === 1 ? 'it' : 'them';
+    let text;
+    if (!live) {
+      text = `You already hold other seats. Pay for them or release them before holding different seats.${e.message ? ` (${e.message})` : ''}`;
+    } else if (here) {
+      text = `You already hold ${seatWords(holdSeats(live))}${live.scheduleId !== S.scheduleId ? ' of another date' : ''}. Pay for ${it} or release ${it} before holding different seats.`;
+    } else {
+      text = `You already hold ${seatWords(holdSeats(live))} for ${info ? info.title : 'another concert'}. One hold at a time: release ${it} in My tickets (or pay for ${it} in that concert's line) before holding seats here.`;
+    }
+    box.querySelector('.banner-text').textContent = text;
+    S.heldElsewhere = here ? live : null;
+    open.hidden = !live;
+    open.dataset.action = here ? 'open-held' : 'tickets';
+    open.textContent = here ? 'Go to my held seats' : 'Open my tickets';
+    box.hidden = false;
+  }
+
+  function openHeld() {
+    const r = S.heldElsewhere;
+    if (!r) return;
+    hideHoldLimit();
+    const info = scheduleInfo(r.scheduleId);
+    const sched = S.schedules.find((x) => x.scheduleId === r.scheduleId);
+    S.hold = Object.assign({}, r, { startsAt: sched ? sched.startsAt : info ? info.startsAt : null });
+    S.scheduleId = r.scheduleId;
+    S.payKey = null;
+    saveSession();
+    enterCheckout();
+  }
+
   // ---------------------------------------------------------------- 4. checkout
 
   function enterCheckout() {
     show('checkout');
     const h = S.hold;
+    const nos = holdSeats(h);
+    const many = nos.length > 1;
     S.holdWarned = false;
+    setText('checkout-title', many ? `Your ${nos.length} seats are held` : 'Your seat is held');
+    setText('hold-hint', many
+      ? 'Pay before the timer runs out, or the seats go back on sale. One payment pays for all of them.'
+      : 'Pay before the timer runs out, or the seat goes back on sale.');
     const sum = el('hold-summary');
     sum.textContent = '';
     const seat = document.createElement('span');
     seat.className = 'hold-seat';
-    seat.textContent = `Seat ${h.seatNo}`;
+    seat.textContent = seatShort(nos);
     const detail = document.createElement('span');
     detail.className = 'hold-detail';
-    detail.textContent = `${h.startsAt ? fmtDate(h.startsAt) + ' · ' : ''}${pts(h.price)}`;
+    detail.textContent = `${h.startsAt ? fmtDate(h.startsAt) + ' · ' : ''}${pts(h.price)}${many ? ' in total' : ''}`;
     sum.append(seat, detail);
+    if (many && Array.isArray(h.seats)) {
+      const ul = document.createElement('ul');
+      ul.className = 'hold-seats';
+      ul.dataset.testid = 'hold-seat-list';
+      for (const x of h.seats.slice().sort((a, b) => a.seatNo - b.seatNo)) {
+        const li = document.createElement('li');
+        const a = document.createElement('span');
+        a.textContent = `Seat ${x.seatNo}`;
+        const b = document.createElement('span');
+        b.textContent = pts(x.price);
+        li.append(a, b);
+        ul.appendChild(li);
+      }
+      sum.appendChild(ul);
+    }
     setText('hold-announce', '');
     showMsg('pay-error', '');
     setText('charge-msg', '');
     el('pay-btn').textContent = `Pay ${pts(h.price)}`;
+    el('release-btn').textContent = many ? `Release these ${nos.length} seats` : 'Release this seat';
+    el('release-btn').disabled = false;
+    setText('release-hint', `${many ? 'They go' : 'It goes'} back on sale at once, and you can pick again while your turn lasts.`);
     S.balance = null;
     el('charge-amount').value = '';
     renderBalance();
@@ -827,7 +1043,7 @@
     const short = S.balance == null ? 0 : Math.max(0, price - S.balance);
     const sf = el('shortfall');
     if (short > 0) {
-      sf.textContent = `You need ${pts(short)} more to pay for this seat. Add points below (points are free in this demo).`;
+      sf.textContent = `You need ${pts(short)} more to pay for ${holdSeats(S.hold).length > 1 ? 'these seats' : 'this seat'}. Add points below (points are free in this demo).`;
       sf.hidden = false;
     } else {
       sf.hidden = true;
@@ -916,9 +1132,11 @@
     S.payKey = null;
     S.token = null;
     saveSession();
+    const nos = holdSeats(h);
     setText('confirm-concert', `${S.concert.title} · ${S.concert.venue}`);
     setText('confirm-date', h.startsAt ? fmtDate(h.startsAt) : '–');
-    setText('confirm-seat', `Seat ${h.seatNo}`);
+    setText('confirm-seat-label', nos.length > 1 ? 'Seats' : 'Seat');
+    setText('confirm-seat', seatShort(nos));
     setText('confirm-amount', pts(payment ? payment.amount : h.price));
     setText('confirm-payment', payment ? `#${payment.paymentId}` : 'already paid');
     setText('confirm-balance', payment ? pts(payment.balance) : '–');
@@ -926,18 +1144,305 @@
   }
 
   function holdExpired() {
-    const seat = S.hold ? S.hold.seatNo : null;
+    const nos = holdSeats(S.hold);
     S.hold = null;
     S.payKey = null;
     saveSession();
-    enterBooking(`Your hold on seat ${seat} ran out before payment, so the seat went back on sale. Please pick a seat again.`);
+    enterBooking(nos.length > 1
+      ? `Your hold on ${seatWords(nos)} ran out before payment, so the seats went back on sale. Please pick seats again.`
+      : `Your hold on seat ${nos[0]} ran out before payment, so the seat went back on sale. Please pick a seat again.`);
   }
 
-  function changeSeat() {
-    S.hold = null;
-    S.payKey = null;
-    saveSession();
-    enterBooking();
+  // Let go of the hold: the seats are on sale again at once; back to the map, same date.
+  async function releaseHold() {
+    if (S.busy || !S.hold) return;
+    const h = S.hold;
+    const nos = holdSeats(h);
+    const btn = el('release-btn');
+    S.busy = true;
+    btn.disabled = true;
+    el('pay-btn').disabled = true;
+    btn.textContent = 'Releasing…';
+    showMsg('pay-error', '');
+    clearError();
+    try {
+      await api('POST', `/reservations/${h.reservationId}/release`, { token: S.token || proofFor(S.userId) });
+      S.hold = null;
+      S.payKey = null;
+      S.scheduleId = h.scheduleId;
+      saveSession();
+      S.busy = false;
+      enterBooking(null, `You let go of ${seatWords(nos)}. ${nos.length > 1 ? 'They are' : 'It is'} on sale again. Pick again below, while your turn lasts.`);
+      return;
+    } catch (e) {
+      if (e.code === 'ALREADY_PAID') {
+        S.busy = false;
+        finish(h, null);
+        return;
+      }
+      if (!handleTokenError(e)) showMsg('pay-error', `Couldn't release ${seatWords(nos)}: ${e.message}`);
+    } finally {
+      S.busy = false;
+      if (S.view === 'checkout' && S.hold) {
+        btn.disabled = false;
+        btn.textContent = nos.length > 1 ? `Release these ${nos.length} seats` : 'Release this seat';
+        renderBalance(false);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- leave the line
+
+  function askLeave(opener) {
+    if (!S.token) return;
+    const d = el('leave-dialog');
+    S.leaveOpener = opener || null;
+    let text;
+    if (S.view === 'queue') text = 'You give up your place in line. If you change your mind you join again at the back.';
+    else if (S.view === 'checkout' && S.hold) text = `Your turn ends now and ${seatWords(holdSeats(S.hold))} ${holdSeats(S.hold).length > 1 ? 'go' : 'goes'} back on sale. The next person in line gets your turn.`;
+    else text = 'Your turn ends now and passes to the next person in line. To buy later you join again at the back.';
+    setText('leave-text', text);
+    el('leave-confirm').disabled = false;
+    if (typeof d.showModal === 'function') d.showModal(); else d.setAttribute('open', '');
+    el('leave-cancel').focus();
+  }
+
+  function closeLeave(refocus = true) {
+    const d = el('leave-dialog');
+    if (d.open) { if (typeof d.close === 'function') d.close(); else d.removeAttribute('open'); }
+    if (refocus && S.leaveOpener && S.leaveOpener.isConnected && !S.leaveOpener.closest('[hidden]')) S.leaveOpener.focus();
+    S.leaveOpener = null;
+  }
+
+  async function leaveLine() {
+    const token = S.token;
+    if (!token || S.busy) return;
+    const from = S.view;
+    const held = S.hold;
+    S.busy = true;
+    el('leave-confirm').disabled = true;
+    // Stop listening first, so the EXPIRED that follows is not taken for a dropped turn.
+    stopWatching();
+    stopSeatRefresh();
+    clearError();
+    try {
+      if (held) {
+        try {
+          await api('POST', `/reservations/${held.reservationId}/release`, { token });
+        } catch (e) {
+          if (e.code === 'ALREADY_PAID') { closeLeave(false); S.busy = false; finish(held, null); return; }
+          // Otherwise the hold lapses on its own; leaving matters more.
+        }
+        S.hold = null;
+        S.payKey = null;
+      }
+      await api('POST', '/queue/leave', { token });
+      S.token = null;
+      saveSession();
+      closeLeave(false);
+      S.busy = false;
+      const title = S.concert ? S.concert.title : 'the concert';
+      show('concerts');
+      showMsg('left-msg', `You left the line for ${title}${held ? ` and let go of ${seatWords(holdSeats(held))}` : ''}. Join again whenever you like.`);
+      loadConcerts();
+    } catch (e) {
+      closeLeave();
+      S.busy = false;
+      if (e.status === 401) {
+        tokenEnded(e.code);
+      } else {
+        showError(e.code === 'ROUTE_NOT_FOUND' || e.status === 405
+          ? "This box office can't take you out of the line yet. If you close the page, your place lapses on its own."
+          : `Couldn't leave the line: ${e.message}`);
+        // Carry on where the person was.
+        if (from === 'queue' && S.view === 'queue') startWatching();
+        else if (from === 'checkout' && held && !S.hold) enterBooking(null, `You let go of ${seatWords(holdSeats(held))}.`);
+        else if (S.view === 'booking') startSeatRefresh();
+      }
+    } finally {
+      S.busy = false;
+      el('leave-confirm').disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- my tickets
+
+  const STATUS_WORDS = { HELD: 'On hold', CONFIRMED: 'Confirmed', EXPIRED: 'Expired', RELEASED: 'Released' };
+
+  function openTickets() {
+    let userId = S.userId;
+    if (S.view === 'concerts' || userId == null) {
+      const typed = el('user-id').value.trim();
+      if (typed || userId == null) {
+        userId = readUserId();
+        if (userId == null) return;
+      }
+    }
+    if (S.view !== 'tickets') S.ticketsBack = S.view;
+    S.ticketsUser = userId;
+    clearError();
+    show('tickets');
+    loadTickets();
+  }
+
+  async function loadTickets() {
+    const userId = S.ticketsUser;
+    const list = el('tickets-list');
+    setText('tickets-user', `User ${userId}`);
+    const token = (S.userId === userId && S.token) || proofFor(userId);
+    if (!token) {
+      list.textContent = '';
+      setText('tickets-status', `Nothing to show for user ${userId} on this device yet. Join the waiting room for a concert; your holds and tickets then show up here.`);
+      return;
+    }
+    setText('tickets-status', 'Loading your tickets…');
+    try {
+      const { data } = await api('GET', '/me/reservations', { token });
+      if (S.view !== 'tickets' || S.ticketsUser !== userId) return;
+      S.tickets = data.reservations || [];
+      renderTickets();
+    } catch (e) {
+      list.textContent = '';
+      setText('tickets-status', e.status === 401
+        ? `This device's pass for user ${userId} is no longer recognised (the box office may have restarted). Join the waiting room again to see your tickets.`
+        : `Couldn't load your tickets: ${e.message}`);
+    }
+  }
+
+  function renderTickets() {
+    const list = el('tickets-list');
+    const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
+    list.textContent = '';
+    const n = S.tickets.length;
+    const held = S.tickets.filter((r) => r.status === 'HELD').length;
+    const paid = S.tickets.filter((r) => r.status === 'CONFIRMED').length;
+    setText('tickets-status', n
+      ? `${n} ${n === 1 ? 'reservation' : 'reservations'}: ${paid} confirmed${held ? `, ${held} on hold` : ''}.`
+      : 'No holds or tickets yet.');
+    for (const r of S.tickets) {
+      const nos = holdSeats(r);
+      const li = document.createElement('li');
+      li.className = 'card ticket-row';
+      li.dataset.testid = `ticket-${r.reservationId}`;
+      li.dataset.status = r.status;
+      const head = document.createElement('div');
+      head.className = 'ticket-head';
+      const h = document.createElement('h2');
+      h.textContent = seatShort(nos);
+      const badge = document.createElement('span');
+      badge.className = `badge ${r.status.toLowerCase()}`;
+      badge.dataset.testid = `ticket-status-${r.reservationId}`;
+      badge.textContent = STATUS_WORDS[r.status] || r.status;
+      head.append(h, badge);
+      const info = scheduleInfo(r.scheduleId);
+      const where = document.createElement('p');
+      where.className = 'ticket-where';
+      where.textContent = info ? `${info.title} · ${fmtDate(info.startsAt)}` : `Date #${r.scheduleId}`;
+      const dl = document.createElement('dl');
+      const row = (dt, dd, id) => {
+        const a = document.createElement('dt');
+        a.textContent = dt;
+        const b = document.createElement('dd');
+        b.textContent = dd;
+        if (id) b.dataset.testid = id;
+        dl.append(a, b);
+        return b;
+      };
+      row(nos.length > 1 ? 'Seats' : 'Seat', nos.join(', '), `ticket-seats-${r.reservationId}`);
+      row(r.status === 'CONFIRMED' ? 'Paid' : 'Total', pts(r.price), `ticket-total-${r.reservationId}`);
+      if (r.status === 'HELD') {
+        const until = new Date(r.expiresAt);
+        const dd = row('Held until', '', `ticket-countdown-${r.reservationId}`);
+        dd.className = 'countdown';
+        dd.dataset.until = String(until.getTime());
+        dd.dataset.clock = until.toLocaleTimeString();
+        updateTicketCountdown(dd, serverNow());
+      } else if (r.status === 'CONFIRMED' && r.paymentId != null) {
+        row('Payment', `#${r.paymentId}`);
+      }
+      li.append(head, where, dl);
+      if (r.status === 'HELD') {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.dataset.testid = `ticket-release-${r.reservationId}`;
+        b.dataset.action = 'ticket-release';
+        b.dataset.reservation = String(r.reservationId);
+        b.textContent = 'Release';
+        b.setAttribute('aria-label', `Release ${seatWords(nos)}`);
+        li.appendChild(b);
+      }
+      list.appendChild(li);
+    }
+    if (focused) {
+      const again = list.querySelector(`[data-testid="${focused}"]`);
+      if (again) again.focus(); else el('tickets-back').focus();
+    }
+  }
+
+  function updateTicketCountdown(dd, now) {
+    const left = Number(dd.dataset.until) - now;
+    setTextNode(dd, left > 0 ? `${dd.dataset.clock} (${fmtClock(left)} left)` : `${dd.dataset.clock} (time is up)`);
+    if (left <= 0) {
+      const li = dd.closest('li');
+      const badge = li && li.querySelector('.badge');
+      if (badge && badge.textContent !== STATUS_WORDS.EXPIRED) {
+        badge.textContent = STATUS_WORDS.EXPIRED;
+        badge.className = 'badge expired';
+        const b = li.querySelector('[data-action="ticket-release"]');
+        if (b) b.remove();
+      }
+    }
+  }
+  function setTextNode(n, text) {
+    if (n.textContent !== text) n.textContent = text;
+  }
+
+  async function ticketRelease(btn) {
+    const id = Number(btn.dataset.reservation);
+    const userId = S.ticketsUser;
+    const token = (S.userId === userId && S.token) || proofFor(userId);
+    btn.disabled = true;
+    btn.textContent = 'Releasing…';
+    try {
+      const { data } = await api('POST', `/reservations/${id}/release`, { token });
+      if (S.hold && S.hold.reservationId === id) { S.hold = null; S.payKey = null; saveSession(); }
+      setText('tickets-status', `You let go of ${seatWords(holdSeats(data))}. ${holdSeats(data).length > 1 ? 'They are' : 'It is'} on sale again.`);
+      const i = S.tickets.findIndex((r) => r.reservationId === id);
+      if (i >= 0) S.tickets[i] = data;
+      const status = el('tickets-status').textContent;
+      renderTickets();
+      setText('tickets-status', status);
+      el('tickets-back').focus();
+    } catch (e) {
+      btn.disabled = false;
+      btn.textContent = 'Release';
+      if (e.code === 'ALREADY_PAID') { loadTickets(); return; }
+      setText('tickets-status', `Couldn't release: ${e.message}`);
+    }
+  }
+
+  async function ticketsBack() {
+    const back = S.ticketsBack;
+    S.ticketsBack = null;
+    if (back === 'done' || back === 'ended') { show(back); return; }
+    if (back === 'queue' && S.token && (S.es || S.pollTimer)) {
+      show('queue'); // still watched in the background, and up to date
+      if (S.lastStanding) renderQueue(S.lastStanding);
+      return;
+    }
+    if (S.token && (back === 'queue' || back === 'booking' || back === 'checkout')) {
+      if (back === 'checkout' && S.hold) { enterCheckout(); return; }
+      try {
+        const { data } = await api('GET', '/queue/status', { token: S.token });
+        onStatus(data, true);
+      } catch (e) {
+        if (e.status === 401) tokenEnded(e.code);
+        else { show('concerts'); loadConcerts(); showError(`Couldn't reach the box office: ${e.message}`); }
+      }
+      return;
+    }
+    show('concerts');
+    if (!S.concerts.length) loadConcerts();
   }
 
   // ---------------------------------------------------------------- clocks
@@ -948,6 +1453,9 @@
       const left = S.activeUntil - now;
       setText('active-remaining', fmtClock(left));
       if (left <= 0) checkEnded();
+    }
+    if (S.view === 'tickets') {
+      for (const dd of el('tickets-list').querySelectorAll('.countdown')) updateTicketCountdown(dd, now);
     }
     if (S.view === 'checkout' && S.hold) {
       const left = Date.parse(S.hold.expiresAt) - now;
@@ -980,6 +1488,7 @@
   // ---------------------------------------------------------------- wiring
 
   function goHome() {
+    showMsg('left-msg', '');
     stopWatching();
     stopSeatRefresh();
     S.hold = null;
@@ -996,7 +1505,16 @@
       const a = t.dataset.action;
       if (a === 'hold') hold();
       else if (a === 'pay') pay();
-      else if (a === 'change-seat') changeSeat();
+      else if (a === 'release') releaseHold();
+      else if (a === 'clear-seats') clearSeats();
+      else if (a === 'open-held') openHeld();
+      else if (a === 'leave') askLeave(t);
+      else if (a === 'leave-confirm') leaveLine();
+      else if (a === 'leave-cancel') closeLeave();
+      else if (a === 'tickets') openTickets();
+      else if (a === 'tickets-back') ticketsBack();
+      else if (a === 'tickets-refresh') loadTickets();
+      else if (a === 'ticket-release') ticketRelease(t);
       else if (a === 'rejoin') rejoin();
       else if (a === 'home') { S.token = null; goHome(); }
       else if (a === 'dismiss-error') clearError();
@@ -1033,6 +1551,9 @@
   });
 
   el('charge-form').addEventListener('submit', charge);
+
+  // Escape (or the browser's own close) on the leave dialog: stay in line.
+  el('leave-dialog').addEventListener('cancel', (ev) => { ev.preventDefault(); closeLeave(); });
 
   document.querySelector('.brand').addEventListener('click', (ev) => {
     ev.preventDefault();

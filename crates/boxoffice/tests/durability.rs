@@ -30,6 +30,14 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// A failing test must not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_boxoffice")
 }

@@ -5,9 +5,10 @@
 // figures can be joined per endpoint. Per-endpoint thresholds use these names (see ROUTES).
 //
 // Expected statuses: the global response callback counts only 2xx as "expected"; the calls where a
-// 409 is a normal business answer (a seat someone else took, a points use larger than the balance,
-// an Idempotency-Key reused with another body) pass their own callback, so those 409s do not count
-// in http_req_failed. Anything else non-2xx (401, 403, 410, 5xx, timeouts) is a failure.
+// 409 is a normal business answer (a seat someone else took — for a group hold, any seat of the
+// group —, a points use larger than the balance, an Idempotency-Key reused with another body) pass
+// their own callback, so those 409s do not count in http_req_failed. Anything else non-2xx (401,
+// 403, 410, 5xx, timeouts) is a failure.
 //
 // A 503 (DEPENDENCY_UNAVAILABLE: the writer queue or the pool is saturated) is answered with
 // Retry-After; the client honours it and retries a bounded number of times. Retrying is safe for
@@ -25,6 +26,9 @@ export const ROUTES = {
   seats: 'GET /api/v1/schedules/{schedule_id}/seats',
   hold: 'POST /api/v1/reservations',
   reservation: 'GET /api/v1/reservations/{reservation_id}',
+  release: 'POST /api/v1/reservations/{reservation_id}/release',
+  myReservations: 'GET /api/v1/me/reservations',
+  leave: 'POST /api/v1/queue/leave',
   balance: 'GET /api/v1/users/{user_id}/points',
   charge: 'POST /api/v1/users/{user_id}/points/charge',
   use: 'POST /api/v1/users/{user_id}/points/use',
@@ -125,11 +129,20 @@ export class Api {
     });
   }
 
-  // 201 HELD, or 409 SEAT_UNAVAILABLE (expected under contention).
-  hold(token, scheduleId, seatNo, tags) {
+  // Leave the line (WAITING or ACTIVE): 200 {status: "LEFT", was}. Safe to retry: leaving twice
+  // answers 200 with was "ENDED".
+  leave(token, tags) {
+    return this.send('POST', '/api/v1/queue/leave', ROUTES.leave, { token, tags });
+  }
+
+  // 201 HELD, or 409 SEAT_UNAVAILABLE (expected under contention; `seats` names the taken ones).
+  // `seats` is one seat number ({seatNo}) or a list held together, all or nothing ({seatNos}); a
+  // list of one is sent as {seatNo}, as a one-seat buyer's client would.
+  hold(token, scheduleId, seats, tags) {
+    const list = Array.isArray(seats) ? seats : [seats];
     return this.send('POST', '/api/v1/reservations', ROUTES.hold, {
       token,
-      json: { scheduleId, seatNo },
+      json: list.length === 1 ? { scheduleId, seatNo: list[0] } : { scheduleId, seatNos: list },
       expect: OK_OR_CONFLICT,
       tags,
       // A hold that timed out on the wire may still have committed; retrying it would answer 409
@@ -140,6 +153,18 @@ export class Api {
 
   reservation(token, reservationId, tags) {
     return this.send('GET', `/api/v1/reservations/${reservationId}`, ROUTES.reservation, { token, tags });
+  }
+
+  // Let go of a hold: 200 with status RELEASED (also for a hold already over). Any token of the
+  // holder; retrying is safe (releasing twice answers the same).
+  release(token, reservationId, tags) {
+    return this.send('POST', `/api/v1/reservations/${reservationId}/release`, ROUTES.release, { token, tags });
+  }
+
+  // My tickets: 200 {userId, reservations: [...]}, newest first. Any validly signed token, also
+  // one that ended with its payment.
+  myReservations(token, tags) {
+    return this.send('GET', '/api/v1/me/reservations', ROUTES.myReservations, { token, tags });
   }
 
   // A 409 here (INSUFFICIENT_POINTS, ALREADY_PAID) is a failure unless the caller says otherwise.

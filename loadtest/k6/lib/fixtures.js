@@ -99,3 +99,10 @@ export function takeRandom(list) {
   const [x] = list.splice(i, 1);
   return x;
 }
+
+// Remove and return n random elements (a group of seats), n <= list.length.
+export function takeRandomN(list, n) {
+  const out = [];
+  for (let k = 0; k < n && list.length > 0; k++) out.push(takeRandom(list));
+  return out;
+}

@@ -1,13 +1,16 @@
 // One person's way through the on-sale, as the waiting-room contract asks them to behave:
-//   join -> poll status honouring Retry-After -> dates -> seats -> hold a random available seat
-//   (another one on 409) -> charge points if short -> pay.
+//   join -> poll status honouring Retry-After -> dates -> seats -> hold random available seats
+//   together (1 seat, or a group of up to groupMax; other seats on 409) -> charge points if
+//   short -> pay -> (optionally) look at "my tickets".
+// Some people let go of their hold instead of paying and leave the line (releaseRate); people who
+// find everything sold out may leave the line (leaveIfSoldOut) instead of keeping their slot.
 // Used by journey, peak, stress, soak (one new person per arrival) and flash-sale (where most
-// people find nothing left). Returns { outcome: 'paid'|'sold_out'|'abandoned'|'failed', ... }.
+// people find nothing left). Returns { outcome: 'paid'|'sold_out'|'abandoned'|'released'|'failed', ... }.
 import { sleep } from 'k6';
 import exec from 'k6/execution';
 import { body, problemCode, retryAfterSeconds, ROUTES } from './api.js';
 import { expectStatus, invariant } from './checks.js';
-import { pick, takeRandom } from './fixtures.js';
+import { pick, takeRandom, takeRandomN } from './fixtures.js';
 import * as M from './metrics.js';
 
 let warnings = 0;
@@ -64,10 +67,32 @@ function availableSeats(api, token, scheduleId) {
   return b.seats;
 }
 
-// Find and hold a seat. Returns { held: reservation } | { soldOut: true } | { error: reason }.
-// After a few conflicts in a row the seat list is stale: re-read the map, as a person would,
-// instead of trying every seat of an old list (which turns a sell-out into a hold storm).
-function holdSomeSeat(api, token, concert, { maxAttempts = 20, maxRefreshes = 4, conflictsBeforeRefresh = 3 } = {}) {
+// How many seats a person wants together, 1..max: mostly pairs, then singles, fours and threes
+// (weights 30/45/10/15 for 1/2/3/4; beyond 4 the last weight is spread evenly). max 1 = always 1.
+const GROUP_WEIGHTS = [0.3, 0.45, 0.1, 0.15];
+export function groupSize(max) {
+  if (!(max > 1)) return 1;
+  const w = [];
+  for (let i = 0; i < max; i++) w.push(i < GROUP_WEIGHTS.length - 1 ? GROUP_WEIGHTS[i] : GROUP_WEIGHTS[GROUP_WEIGHTS.length - 1] / (max - GROUP_WEIGHTS.length + 1));
+  const total = w.reduce((a, b) => a + b, 0);
+  let x = Math.random() * total;
+  for (let i = 0; i < max; i++) {
+    x -= w[i];
+    if (x < 0) return i + 1;
+  }
+  return max;
+}
+
+const sortedNos = (list) => list.map(Number).sort((a, b) => a - b);
+const sameSeats = (a, b) => a.length === b.length && sortedNos(a).every((n, i) => n === sortedNos(b)[i]);
+
+// Find and hold `want` seats of one date together. Returns { held: reservation, asked } |
+// { soldOut: true } | { error: reason }. A 409 SEAT_UNAVAILABLE names the taken seats (none of
+// the group was held): those leave the list, the rest of the group goes back into it. When a date
+// has fewer seats left than wanted, the person settles for what is left (so a sell-out sells every
+// seat). After a few conflicts in a row the seat list is stale: re-read the map, as a person
+// would, instead of trying every seat of an old list (which turns a sell-out into a hold storm).
+function holdSomeSeats(api, token, concert, { want = 1, maxAttempts = 20, maxRefreshes = 4, conflictsBeforeRefresh = 3 } = {}) {
   const tBrowse = Date.now();
   let browseMs = 0;
   let holdMs = 0;
@@ -87,8 +112,9 @@ function holdSomeSeat(api, token, concert, { maxAttempts = 20, maxRefreshes = 4,
     const th = Date.now();
     let conflicts = 0;
     while (seats.length > 0 && attempts < maxAttempts && conflicts < conflictsBeforeRefresh) {
-      const seat = takeRandom(seats);
-      const res = api.hold(token, scheduleId, seat.seatNo);
+      const group = want === 1 ? [takeRandom(seats)] : takeRandomN(seats, Math.min(want, seats.length));
+      const asked = group.map((x) => x.seatNo);
+      const res = api.hold(token, scheduleId, asked);
       attempts++;
       expectStatus(res, ROUTES.hold, 201, 409);
       if (res.status === 201) {
@@ -96,14 +122,25 @@ function holdSomeSeat(api, token, concert, { maxAttempts = 20, maxRefreshes = 4,
         holdMs += Date.now() - th;
         M.stepBrowse.add(browseMs);
         M.stepHold.add(holdMs);
-        invariant(r && r.status === 'HELD' && r.seatNo === seat.seatNo && r.price === seat.price, 'hold answer matches the seat asked for');
-        return { held: r, attempts };
+        M.holdGroupSize.add(asked.length);
+        const total = group.reduce((a, x) => a + x.price, 0);
+        invariant(
+          r && r.status === 'HELD' && Array.isArray(r.seatNos) && sameSeats(r.seatNos, asked) && r.price === total &&
+            Array.isArray(r.seats) && r.seats.length === asked.length && r.seatNo === Math.min(...asked),
+          'hold answer matches the seats asked for (seatNos, seats, price = their total)',
+        );
+        return { held: r, attempts, asked };
       }
       if (res.status !== 409) return { error: 'hold', attempts };
       M.holdConflicts.add(1);
       conflicts++;
       const code = problemCode(res);
       invariant(code === 'SEAT_UNAVAILABLE', 'a 409 on hold is SEAT_UNAVAILABLE');
+      const b = body(res);
+      const taken = b && Array.isArray(b.seats) ? b.seats.map(Number) : [];
+      invariant(taken.length > 0 && taken.every((n) => asked.includes(n)), 'SEAT_UNAVAILABLE names taken seats, all of them asked for');
+      // The others of the group were not held (all or nothing) and may still be free.
+      for (const x of group) if (!taken.includes(x.seatNo)) seats.push(x);
     }
     holdMs += Date.now() - th;
     if (attempts >= maxAttempts) return { error: 'hold_attempts', attempts };
@@ -130,14 +167,45 @@ function ensurePoints(api, user, price, key) {
   return true;
 }
 
-// opts: user, concert, soldOutIsOk (flash-sale), abandonRate (soak), maxQueueSeconds, runId
+// Leave the line; true when the server said LEFT (was: the standing before, when known).
+function leaveLine(api, token, was) {
+  const res = api.leave(token);
+  expectStatus(res, ROUTES.leave, 200);
+  const b = body(res);
+  const ok = res.status === 200 && Boolean(b) && b.status === 'LEFT';
+  if (ok) M.lineLeft.add(1);
+  if (res.status === 200) invariant(ok && (!was || !b.was || b.was === was), `leaving answers LEFT (was ${was || 'any'})`);
+  return ok;
+}
+
+// My tickets: the newest reservation is `r` with `status` (and `paymentId`, when given).
+function checkMyTickets(api, token, r, status, paymentId) {
+  const res = api.myReservations(token);
+  expectStatus(res, ROUTES.myReservations, 200);
+  const b = body(res);
+  if (res.status !== 200) return false;
+  const first = b && Array.isArray(b.reservations) ? b.reservations[0] : null;
+  invariant(
+    first && first.reservationId === r.reservationId && first.status === status && sameSeats(first.seatNos || [], r.seatNos) &&
+      first.price === r.price && (paymentId === undefined || first.paymentId === paymentId),
+    `my tickets lists the newest reservation first, ${status}, with its seats and total`,
+  );
+  return true;
+}
+
+// opts: user, concert, soldOutIsOk (flash-sale), abandonRate (soak), maxQueueSeconds, runId,
+//   groupMax (seats held together: a random 1..groupMax per person, default 1),
+//   releaseRate (share of holders who let go of the hold and leave the line instead of paying),
+//   leaveIfSoldOut (nothing left: leave the line rather than keep the slot until active-ttl),
+//   checkTickets (look at "my tickets" at the end: paid or released)
 export function journey(api, opts) {
   const { user, concert, soldOutIsOk = false, abandonRate = 0, maxQueueSeconds = 300 } = opts;
+  const { groupMax = 1, releaseRate = 0, leaveIfSoldOut = false, checkTickets = false } = opts;
   const runId = opts.runId || String(exec.scenario.startTime);
   const t0 = Date.now();
   M.journeysStarted.add(1);
   const done = (outcome, reason = '', extra = {}) => {
-    const ok = outcome === 'paid' || outcome === 'abandoned' || (outcome === 'sold_out' && soldOutIsOk);
+    const ok = outcome === 'paid' || outcome === 'abandoned' || outcome === 'released' || (outcome === 'sold_out' && soldOutIsOk);
     M.journeyOk.add(ok);
     if (outcome === 'failed') {
       M.journeysFailed.add(1, { reason });
@@ -156,16 +224,35 @@ export function journey(api, opts) {
   M.timeInQueue.add(e.waitedMs);
   M.statusPolls.add(e.polls);
 
-  // 3-4. dates, seats, hold
-  const h = holdSomeSeat(api, e.token, concert, opts);
+  // 3-4. dates, seats, hold (alone or together)
+  const h = holdSomeSeats(api, e.token, concert, Object.assign({}, opts, { want: groupSize(groupMax) }));
   if (h.attempts > 0) M.holdAttempts.add(h.attempts);
-  if (h.soldOut) return done('sold_out');
+  if (h.soldOut) {
+    if (leaveIfSoldOut) leaveLine(api, e.token, 'ACTIVE');
+    return done('sold_out');
+  }
   if (h.error) return done('failed', h.error);
   const r = h.held;
+  const seatCount = r.seatNos.length;
 
   if (abandonRate > 0 && Math.random() < abandonRate) {
     M.journeysAbandoned.add(1);
     return done('abandoned');
+  }
+
+  // Changed their mind: let go of the hold (the seats are on sale again at once) and leave the line.
+  if (releaseRate > 0 && Math.random() < releaseRate) {
+    const rel = api.release(e.token, r.reservationId);
+    expectStatus(rel, ROUTES.release, 200);
+    if (rel.status !== 200) return done('failed', 'release');
+    const rb = body(rel);
+    invariant(rb && rb.reservationId === r.reservationId && rb.status === 'RELEASED' && sameSeats(rb.seatNos || [], r.seatNos),
+      'release answers RELEASED with the seats of the hold');
+    M.seatsReleased.add(seatCount);
+    if (!leaveLine(api, e.token, 'ACTIVE')) return done('failed', 'leave');
+    if (checkTickets && !checkMyTickets(api, e.token, r, 'RELEASED')) return done('failed', 'my_tickets');
+    M.journeysReleased.add(1);
+    return done('released', '', { reservation: r });
   }
 
   // 5. points
@@ -187,9 +274,14 @@ export function journey(api, opts) {
     return done('failed', 'pay');
   }
   const p = body(res);
-  invariant(p && p.amount === r.price && p.balance >= 0, 'payment debits the seat price and leaves balance >= 0');
-  M.ticketsSold.add(1);
+  invariant(p && p.amount === r.price && p.reservationId === r.reservationId && p.balance >= 0,
+    'one payment debits the total of the seats held and leaves balance >= 0');
+  M.ticketsSold.add(seatCount);
+  M.paymentsMade.add(1);
   M.journeysCompleted.add(1);
   M.journeyDuration.add(Date.now() - t0);
-  return done('paid', '', { reservation: r, payment: p, paidAt: Date.now() });
+  const paidAt = Date.now();
+  // The payment ended the token; "my tickets" still takes it.
+  if (checkTickets && p) checkMyTickets(api, e.token, r, 'CONFIRMED', p.paymentId);
+  return done('paid', '', { reservation: r, payment: p, paidAt });
 }
