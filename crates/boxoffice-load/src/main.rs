@@ -5,6 +5,7 @@ mod cgroup;
 mod drill;
 mod flood;
 mod k6;
+mod pipeline;
 mod report;
 mod sampler;
 mod scenarios;
@@ -12,16 +13,16 @@ mod servers;
 mod svg;
 
 use anyhow::{bail, Context, Result};
-use cgroup::{Cgroup, Limits};
+
 use clap::{Args, Parser, Subcommand};
 use report::RunSummary;
-use servers::{Fixture, Instances, Mode};
+use servers::Mode;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 #[derive(Parser)]
 #[command(name = "boxoffice-load", version, about = "Load-test boxoffice with k6: start, cap, sample, audit, report.")]
@@ -99,7 +100,7 @@ struct DrillArgs {
 }
 
 /// A fault to run beside k6.
-struct DrillPlan {
+pub(crate) struct DrillPlan {
     kind: drill::Kind,
     at: Duration,
     hold: Duration,
@@ -130,7 +131,7 @@ struct MatrixArgs {
 }
 
 #[derive(Args, Clone)]
-struct CommonArgs {
+pub(crate) struct CommonArgs {
     /// embedded (SQLite + in-process queue) or scaleout (PostgreSQL + Redis).
     #[arg(long, value_enum, default_value = "embedded", env = "BOXOFFICE_LOAD_MODE")]
     mode: Mode,
@@ -155,7 +156,7 @@ struct CommonArgs {
 }
 
 #[derive(Args, Clone)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     /// Scenario name from scenarios.json (queue-burst, seat-burst, journey, flash-sale, points, peak, stress, soak).
     scenario: String,
     #[command(flatten)]
@@ -234,253 +235,20 @@ fn run(args: &RunArgs) -> Result<(PathBuf, RunSummary)> {
     run_with(args, None)
 }
 
+/// One run as a short list of named steps (`pipeline.rs`): fixtures, caps, servers, k6 beside
+/// the drill, then stop, audit and report.
 fn run_with(args: &RunArgs, mut plan: Option<DrillPlan>) -> Result<(PathBuf, RunSummary)> {
-    let c = &args.common;
-    if args.instances == 0 {
-        bail!("--instances must be at least 1");
-    }
-    if args.instances > 1 && c.mode != Mode::Scaleout {
-        bail!("--instances {} needs --mode scaleout: embedded instances cannot share one store", args.instances);
-    }
-    if !c.bin.exists() {
-        bail!("{} does not exist: build it with `cargo build --release`", c.bin.display());
-    }
-    let cat = scenarios::Catalog::load(&c.loadtest_dir)?;
-    let (scenario, scale) = cat.get(&args.scenario, &args.scale)?;
-    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
-    let folder = match &args.label {
-        Some(l) => format!("{stamp}-{}-{l}", args.scenario),
-        None => format!("{stamp}-{}", args.scenario),
-    };
-    let dir = c.results.join(&folder);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let run_id = format!("{}_{}", stamp.replace('-', ""), std::process::id());
-    eprintln!("== {} ({} scale, {:?} mode) → {}", args.scenario, args.scale, c.mode, dir.display());
-
-    // Fixtures.
-    let work = tempdir_in_tmp(&run_id)?;
-    let fixture = Fixture::create(c.mode, &run_id, &work, &c.pg, &c.redis)?;
-    let seeded = fixture.seed(&c.bin, &scale.seed)?;
-    eprintln!("   {seeded}");
-    check_interrupt()?;
-
-    // Caps.
-    let limits = Limits { cpus: args.cpus, memory_bytes: args.memory };
-    let mut notes = Vec::new();
-    let cg = if limits.is_empty() {
-        None
-    } else {
-        match Cgroup::create(&format!("boxoffice-load-{run_id}"), limits) {
-            Ok(cg) => Some(cg),
-            Err(e) => {
-                let msg = format!("capping is impossible here ({e}); the servers ran WITHOUT the requested limits");
-                eprintln!("   warning: {msg}");
-                notes.push(msg);
-                None
-            }
-        }
-    };
-    let limits_text = match (&cg, limits.cpus, limits.memory_bytes) {
-        (Some(cg), cpus, mem) => format!(
-            "{} CPUs, {} ({})",
-            cpus.map_or("unlimited".into(), |c| c.to_string()),
-            mem.map_or("unlimited memory".into(), |m| format!("{} MiB", m >> 20)),
-            cg.description
-        ),
-        _ => "none".into(),
-    };
-
-    // Servers.
-    // The scenario's serve flags, minus any that --serve-arg overrides.
-    let overridden: Vec<String> = args
-        .serve_args
-        .iter()
-        .filter_map(|a| a.strip_prefix("--"))
-        .map(|a| a.split('=').next().unwrap_or(a).to_owned())
-        .collect();
-    let mut serve_flags: Vec<String> = scale
-        .serve
-        .iter()
-        .filter(|(k, _)| !overridden.contains(k))
-        .flat_map(|(k, v)| [format!("--{k}"), scenarios::as_arg(v)])
-        .collect();
-    serve_flags.extend(args.serve_args.iter().cloned());
-    let instances = Instances::start(&c.bin, &fixture, &serve_flags, args.instances, cg.as_ref(), &dir)?;
-    let pids = instances.pids();
-    let bases = instances.bases.clone();
-    let instances = std::sync::Arc::new(std::sync::Mutex::new(instances));
-    let metrics_before: Vec<String> =
-        bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
-    std::fs::write(dir.join("metrics-before.txt"), metrics_before.join("\n# ---- next instance ----\n"))?;
-    let cpu_before: f64 = pids.iter().filter_map(|p| sampler::read_proc(*p)).map(|s| s.cpu_seconds).sum();
-    let sampler = sampler::Sampler::start(pids.iter().copied().zip(bases.iter().cloned()).collect());
-
-    // k6.
-    let mut env: Vec<(String, String)> = vec![
-        ("BASE_URL".into(), bases[bases.len() - 1].clone()),
-        ("BASE_URLS".into(), bases.join(",")),
-        ("SCALE".into(), args.scale.clone()),
-        ("SCENARIO".into(), args.scenario.clone()),
-        ("USERS".into(), scale.seed.users.to_string()),
-        ("CONCERTS".into(), scale.seed.concerts.to_string()),
-        ("SCHEDULES".into(), scale.seed.schedules.to_string()),
-        ("SEATS".into(), scale.seed.seats.to_string()),
-        ("BALANCE".into(), scale.seed.balance.to_string()),
-        ("SUMMARY_JSON".into(), dir.join("k6-summary.json").display().to_string()),
-    ];
-    if plan.as_ref().is_some_and(|p| p.kind.is_traffic()) {
-        // The scenario's own clients keep off the users the drill abuses.
-        env.push(("USERS".into(), scale.seed.users.saturating_sub(drill::FLOOD_USERS).to_string()));
-    }
-    env.extend(scale.k6.env.iter().map(|(k, v)| (k.clone(), scenarios::as_arg(v))));
-    for kv in &args.k6_env {
-        let (k, v) = kv.split_once('=').with_context(|| format!("--k6-env {kv:?} is not KEY=VALUE"))?;
-        env.push((k.into(), v.into()));
-    }
-    let script = c.loadtest_dir.join(&scenario.script);
-    let timeout = Duration::from_secs(scale.timeout_seconds.unwrap_or(3600));
-    let drill_thread = plan.as_mut().map(|p| {
-        let target = p.target.take().unwrap_or_else(|| match p.kind {
-            drill::Kind::PoolSaturation => drill::Target::Pool(fixture.database_url().unwrap_or_default()),
-            // The last seeded users, which the scenarios' own clients are least likely to use.
-            k if k.is_traffic() => drill::Target::Traffic {
-                users: (0..drill::FLOOD_USERS)
-                    .filter_map(|i| scale.seed.users.checked_sub(i))
-                    .filter(|u| *u > 0)
-                    .map(|u| u as i64)
-                    .collect(),
-                tally: Default::default(),
-            },
-            _ => drill::Target::Instance,
-        });
-        drill::run_fault(p.kind, target, instances.clone(), bases.clone(), p.at, p.hold)
-    });
-    let k6_result = if INTERRUPTED.load(Ordering::SeqCst) {
-        Err(anyhow::anyhow!("interrupted"))
-    } else {
-        k6::run(&c.k6, &script, &env, &dir, timeout)
-    };
-
-    // Stop sampling, scrape, stop the servers, audit.
-    let (drill_events, drill_target) = match drill_thread.map(|t| t.join()) {
-        Some(Ok((events, target))) => (Some(events), Some(target)),
-        _ => (None, None),
-    };
-    let samples = sampler.finish();
-    let cpu_after: f64 = pids.iter().filter_map(|p| sampler::read_proc(*p)).map(|s| s.cpu_seconds).sum();
-    let metrics_after: Vec<String> =
-        bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
-    std::fs::write(dir.join("metrics-after.txt"), metrics_after.join("\n# ---- next instance ----\n"))?;
-    instances.lock().unwrap().stop();
-    let cgroup_memory = cg.as_ref().and_then(|c| c.memory_report());
-    if let Some((peak, hits)) = cgroup_memory {
-        notes.push(format!("cgroup memory: peak {:.1} MiB, limit reached {hits} times", peak as f64 / 1048576.0));
-    }
-    drop(cg);
-    let k6_run = k6_result?;
-    if k6_run.timed_out {
-        notes.push(format!("k6 was stopped after the scenario's {} s time limit", timeout.as_secs()));
-    }
-    let audit_ok = fixture.audit(&c.bin, &dir.join("audit.json"))?;
-    let payments: f64 = metrics_after.iter().filter_map(|m| sampler::metric(m, "boxoffice_payments_total")).sum();
-    let payments_ok = match scale.expect.payments_total {
-        Some(want) => {
-            let ok = payments as u64 == want;
-            notes.push(format!(
-                "payments made: {payments} (expected exactly {want}) — {}",
-                if ok { "as expected" } else { "MISMATCH" }
-            ));
-            ok
-        }
-        None => true,
-    };
-    drop(fixture);
-    let _ = std::fs::remove_dir_all(&work);
-
-    let analysis = k6::analyse(&k6_run.csv)?;
-    // The raw CSV is large and fully summarised by timeline.csv and the report.
-    let _ = std::fs::remove_file(&k6_run.csv);
-    let thresholds_passed = k6_run.exit_code != 99 && !k6_run.timed_out;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let base = RunSummary {
-        scenario: args.scenario.clone(),
-        scale: args.scale.clone(),
-        mode: format!("{:?}", c.mode).to_lowercase(),
-        instances: args.instances,
-        limits: limits_text,
-        started: stamp,
-        command,
-        k6_exit_code: k6_run.exit_code,
-        thresholds_passed,
-        audit_ok,
-        passed: k6_run.exit_code == scale.expect.k6_exit_code
-            && audit_ok == scale.expect.audit_ok
-            && payments_ok
-            && !k6_run.timed_out,
-        seconds: 0.0,
-        requests: 0,
-        tps: 0.0,
-        avg_ms: 0.0,
-        p50_ms: 0.0,
-        p95_ms: 0.0,
-        p99_ms: 0.0,
-        max_ms: 0.0,
-        unexpected_responses: 0,
-        dropped_iterations: 0,
-        server_cpu_seconds: 0.0,
-        cpu_seconds_per_1000_requests: 0.0,
-        peak_rss_bytes: 0,
-        peak_cpu_percent: 0.0,
-        bytes_received_per_request: 0.0,
-        cgroup_peak_memory_bytes: cgroup_memory.map(|m| m.0),
-        memory_limit_hits: cgroup_memory.map(|m| m.1),
-        endpoints: vec![],
-    };
-    let summary = report::summarise(base, &analysis, &samples, (cpu_after - cpu_before).max(0.0));
-    report::write_resources(&dir, &samples)?;
-    report::write_timeline(&dir, &analysis)?;
-    report::write_charts(&dir, &analysis, &samples, args.instances)?;
-    let mut summary = summary;
-    let mut report_md = report::markdown(&summary, &analysis, &notes);
-    if let (Some(events), Some(p)) = (drill_events, plan.as_ref()) {
-        let timeline: Vec<(u128, u64, f64)> = analysis
-            .timeline
-            .iter()
-            .map(|t| (((analysis.start_unix_s + t.second) * 1000) as u128, t.unexpected, t.p99))
-            .collect();
-        let tally = match &drill_target {
-            Some(drill::Target::Traffic { tally, .. }) => Some(tally.as_ref()),
-            _ => None,
-        };
-        let outcome = drill::outcome(p.kind, events, &timeline, tally);
-        std::fs::write(dir.join("drill.json"), serde_json::to_string_pretty(&outcome)?)?;
-        report_md.push('\n');
-        report_md.push_str(&drill::markdown(&outcome));
-        // A drill passes when the service recovered and the data is intact; client errors during
-        // the fault are its point, not a failure.
-        summary.passed = audit_ok && outcome.recovered_ms.is_some();
-        eprintln!(
-            "   drill: MTTD {:?} s, MTTR {:?} s, {} unexpected answers",
-            outcome.mttd_seconds, outcome.mttr_seconds, outcome.client_errors
-        );
-    }
-    std::fs::write(dir.join("run.json"), serde_json::to_string_pretty(&summary)?)?;
-    std::fs::write(dir.join("report.md"), report_md)?;
-    eprintln!(
-        "   {} requests in {:.1} s = {:.0} TPS, p95 {:.1} ms, p99 {:.1} ms; k6 exit {}; audit {} → {}",
-        summary.requests,
-        summary.seconds,
-        summary.tps,
-        summary.p95_ms,
-        summary.p99_ms,
-        summary.k6_exit_code,
-        if audit_ok { "clean" } else { "VIOLATIONS" },
-        if summary.passed { "passed" } else { "FAILED" }
-    );
-    Ok((dir, summary))
+    let run = pipeline::Prepared::new(args)?;
+    let fixture = run.seed_fixtures()?;
+    let mut caps = run.cap_servers();
+    let servers = run.start_servers(&fixture, &caps)?;
+    let env = run.k6_environment(plan.as_ref())?;
+    let ran = run.run_k6_beside_the_drill(&servers, &fixture, &env, plan.as_mut());
+    let after = run.stop_and_audit(servers, &mut caps, fixture, ran)?;
+    run.write_report(after, caps, plan.as_ref())
 }
 
-fn tempdir_in_tmp(run_id: &str) -> Result<PathBuf> {
+pub(crate) fn tempdir_in_tmp(run_id: &str) -> Result<PathBuf> {
     let p = std::env::temp_dir().join(format!("boxoffice-load-{run_id}"));
     std::fs::create_dir_all(&p)?;
     Ok(p)

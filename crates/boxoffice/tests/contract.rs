@@ -15,8 +15,8 @@ async fn the_served_openapi_document_is_the_committed_one() {
     if std::env::var("BOXOFFICE_BLESS").is_ok_and(|v| v == "1") {
         std::fs::write(&path, serde_json::to_string_pretty(&served).unwrap() + "\n").unwrap();
     }
-    let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-        .unwrap_or(serde_json::Value::Null);
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or(serde_json::Value::Null);
     assert!(
         served == committed,
         "the served /openapi.json differs from docs/openapi.json; if the change is intended, run \
