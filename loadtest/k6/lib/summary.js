@@ -114,17 +114,17 @@ export function renderText(data, cfg, extras, rows, thresholds) {
     L.push(`connect (not in latencies below): p95=${fmtMs(c['p(95)'])} p99=${fmtMs(c['p(99)'])} max=${fmtMs(c.max)} ms;  blocked p99=${fmtMs(b['p(99)'])} ms`);
   }
   L.push('');
-  const head = `${pad('endpoint', 46, true)}${pad('reqs', 8)}${pad('req/s', 9)}${pad('fail%', 7)}${pad('avg', 8)}${pad('med', 8)}${pad('p90', 8)}${pad('p95', 8)}${pad('p99', 8)}${pad('p99.9', 8)}${pad('max', 8)}`;
+  const head = `${pad('endpoint', 52, true)}${pad('reqs', 8)}${pad('req/s', 9)}${pad('fail%', 7)}${pad('avg', 8)}${pad('med', 8)}${pad('p90', 8)}${pad('p95', 8)}${pad('p99', 8)}${pad('p99.9', 8)}${pad('max', 8)}`;
   L.push(head + '   (ms)');
   for (const r of rows) {
     L.push(
-      `${pad(r.name, 46, true)}${pad(r.count, 8)}${pad(fmtNum(r.rps, 1), 9)}${pad(r.failRate === null ? '-' : (r.failRate * 100).toFixed(2), 7)}` +
+      `${pad(r.name, 52, true)}${pad(r.count, 8)}${pad(fmtNum(r.rps, 1), 9)}${pad(r.failRate === null ? '-' : (r.failRate * 100).toFixed(2), 7)}` +
         `${pad(fmtMs(r.avg), 8)}${pad(fmtMs(r.med), 8)}${pad(fmtMs(r.p90), 8)}${pad(fmtMs(r.p95), 8)}${pad(fmtMs(r.p99), 8)}${pad(fmtMs(r.p999), 8)}${pad(fmtMs(r.max), 8)}`,
     );
   }
   if (m.http_req_duration) {
     const v = m.http_req_duration.values;
-    L.push(`${pad('all requests', 46, true)}${pad(reqs.count, 8)}${pad(fmtNum(reqs.rate, 1), 9)}${pad((failed * 100).toFixed(2), 7)}` +
+    L.push(`${pad('all requests', 52, true)}${pad(reqs.count, 8)}${pad(fmtNum(reqs.rate, 1), 9)}${pad((failed * 100).toFixed(2), 7)}` +
       `${pad(fmtMs(v.avg), 8)}${pad(fmtMs(v.med), 8)}${pad(fmtMs(v['p(90)']), 8)}${pad(fmtMs(v['p(95)']), 8)}${pad(fmtMs(v['p(99)']), 8)}${pad(fmtMs(v['p(99.9)']), 8)}${pad(fmtMs(v.max), 8)}`);
   }
 

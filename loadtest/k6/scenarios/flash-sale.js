@@ -1,42 +1,53 @@
 // flash-sale — many more buyers than seats, all at the same instant.
 //
-// Purpose   The correctness test under contention: BUYERS people (full scale 20,000) want one of
-//           SEATS seats (full scale 500) of a single date. Exactly SEATS seats must be sold — not
-//           one more (double sale), not one less (a seat lost in a stuck hold) — and we measure how
-//           long the sell-out takes. Closed model (per-vu-iterations, 1 iteration per VU): the
-//           crowd is all there at second 0.
-// Traffic   Each VU is one buyer (a distinct seeded user): join, poll honouring Retry-After until
-//           ACTIVE, read the dates; if nothing is left -> "sold out", leave. Otherwise read the
-//           AVAILABLE seats, hold a random one (another on 409 SEAT_UNAVAILABLE, re-reading the map
-//           when the list runs out), pay (seeded balance covers the price). A 201 payment is one
-//           ticket (tickets_sold).
-// Why these Hold and pay on one hot date are where a double sale would happen; status polling and
-//           the dates read are what the losers cost.
+// Purpose   The correctness test under contention: BUYERS people (full scale 20,000) want 1 to
+//           GROUP_MAX (4) of SEATS seats (full scale 500) of a single date, held together. Exactly
+//           SEATS seats must be sold — not one more (double sale), not one less (a seat lost in a
+//           stuck hold) — and we measure how long the sell-out takes. Closed model
+//           (per-vu-iterations, 1 iteration per VU): the crowd is all there at second 0.
+// Traffic   Each VU is one buyer (a distinct seeded user) wanting a random group of 1-4 seats
+//           (mostly pairs: 30/45/10/15 %): join, poll honouring Retry-After until ACTIVE, read
+//           the dates; if nothing is left -> "sold out": POST /queue/leave (the slot goes back)
+//           and go. Otherwise read the AVAILABLE seats and hold a random group of them together
+//           (fewer if fewer are left; on 409 SEAT_UNAVAILABLE the seats the answer names are
+//           dropped and another group is tried, re-reading the map when the list runs out), pay
+//           once for the group (charging the difference when the seeded balance is short). Each 201 payment counts its
+//           seats in tickets_sold and once in payments_made.
+//           teardown: one more read of the whole map: every seat SOLD, none left HELD.
+// Why these Hold and pay on one hot date are where a double sale would happen — a group hold
+//           is all or nothing across its seats; status polling, the dates read and the leave are
+//           what the losers cost.
 // Bottleneck Hot-seat contention: admitted buyers race for the same few seats, so most holds
 //           answer 409 and each retry is another write transaction on the single SQLite writer;
 //           each hold also drops the seat snapshot, so seat reads rebuild it.
 // Server    seed: 1 concert x 1 schedule x SEATS seats, USERS >= BUYERS, BALANCE >= 150000.
-//           serve: max-active >= BUYERS. The API has no way to leave the line or give an ACTIVE
-//           slot back, and nothing tells a WAITING buyer the concert is sold out, so every loser
-//           keeps an ACTIVE slot until active-ttl; a smaller max-active would freeze the line after
-//           the sell-out. admission-rate paces the crowd: 1,000/s at full scale. At small scale it
+//           serve: max-active >= BUYERS. Losers who get in after the sell-out leave the line, but
+//           nothing tells a WAITING buyer the concert is sold out, so they all still pass through
+//           an ACTIVE slot; max-active >= BUYERS keeps the run independent of how fast they leave.
+//           admission-rate paces the crowd: 1,000/s at full scale. At small scale it
 //           is 2,000/s (200 buyers race for the seats in the first tick) because the server's ETA
 //           right after an idle period follows an admission-rate average that starts near zero:
 //           at 200/s, buyers behind the first ~500 were told Retry-After 29-30 s although the line
 //           emptied in 3 s, and the small run took 30 s instead of 6.
-// SLO       tickets_sold == SEATS exactly; every buyer ends paid or sold-out; no payment fails;
-//           hold p95 < 300 ms, pay p95 < 500 ms, join p95 < 1 s; 409s on hold are expected.
+// SLO       tickets_sold (seats in 201 payments) == SEATS exactly, and the map at the end shows
+//           exactly SEATS seats SOLD: together, no seat sold twice and none left over; every buyer
+//           ends paid or sold-out; no payment fails; hold p95 < 300 ms, pay p95 < 500 ms, join
+//           p95 < 1 s, leave p95 < 300 ms; 409s on hold are expected. (The number of payments
+//           varies with the group sizes, so the runner's paymentsTotal is not set; payments_made
+//           is reported.)
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
-import { Api } from '../lib/api.js';
+import { Api, body } from '../lib/api.js';
 import { scenarioConfig } from '../lib/config.js';
 import { Fixtures } from '../lib/fixtures.js';
-import { journey } from '../lib/journey.js';
+import { journey, waitUntilActive } from '../lib/journey.js';
+import { invariant } from '../lib/checks.js';
 import { buildOptions } from '../lib/options.js';
 import { makeHandleSummary, metricValue } from '../lib/summary.js';
 
 const cfg = scenarioConfig('flash-sale');
 const BUYERS = cfg.knob('BUYERS', 600);
+const GROUP_MAX = cfg.knob('GROUP_MAX', 4);
 const SEATS_TOTAL = cfg.totalSeats;
 
 const saleAt = new Trend('flash_sale_paid_at', true); // ms since the crowd arrived, per ticket
@@ -60,6 +71,7 @@ export const options = buildOptions({
     seats: { p95: 300, p99: 1000 },
     hold: { p95: 300, p99: 1000 },
     pay: { p95: 500, p99: 1000 },
+    leave: { p95: 300, p99: 1000 },
   },
   thresholds: {
     // the whole point: exactly the seat count, and every buyer ends paid or told "sold out"
@@ -81,11 +93,37 @@ export default function () {
     // keep trying while the dates say seats are left: giving up early could leave a seat unsold
     maxAttempts: SEATS_TOTAL + 50,
     maxRefreshes: 100,
+    groupMax: GROUP_MAX,
+    leaveIfSoldOut: true,
   });
   const at = Date.now() - exec.scenario.startTime;
   if (r.outcome === 'paid') saleAt.add(at);
   else if (r.outcome === 'sold_out') soldOutSeenAt.add(at);
   else unexpected.add(1, { outcome: r.outcome, reason: r.reason });
+}
+
+// The audit from outside: after the crowd, the whole map of the date. With tickets_sold == SEATS
+// (seats counted per 201 payment) this proves every seat was sold exactly once.
+export function teardown() {
+  const res = api.join(fixtures.user(0), 1); // the first buyer again: a fresh token once theirs ended
+  const b = body(res);
+  if (!b || !b.token) {
+    invariant(false, 'teardown: could join to read the map');
+    return;
+  }
+  const w = waitUntilActive(api, b.token, res, { maxWaitSeconds: 60 });
+  if (!w.ok) {
+    invariant(false, 'teardown: admitted to read the map');
+    return;
+  }
+  const m = api.seats(b.token, 1, { onlyAvailable: false });
+  const seats = (body(m) || {}).seats || [];
+  const sold = seats.filter((s) => s.status === 'SOLD').length;
+  const held = seats.filter((s) => s.status === 'HELD').length;
+  console.log(`teardown: the map shows ${sold} of ${seats.length} seats SOLD, ${held} HELD`);
+  invariant(m.status === 200 && seats.length === SEATS_TOTAL && sold === SEATS_TOTAL && held === 0,
+    'after the sale the map shows every seat SOLD, none HELD');
+  api.leave(b.token);
 }
 
 export const handleSummary = makeHandleSummary(cfg, (data) => {
@@ -95,6 +133,9 @@ export const handleSummary = makeHandleSummary(cfg, (data) => {
     seats: SEATS_TOTAL,
     sold,
     soldEqualsSeats: sold === SEATS_TOTAL,
+    payments: metricValue(data, 'payments_made', 'count') || 0,
+    seatsPerPaymentAvg: metricValue(data, 'journey_hold_group_size', 'avg'),
+    leftAfterSoldOut: metricValue(data, 'queue_left', 'count') || 0,
     soldOutSeenBy: metricValue(data, 'journeys_sold_out', 'count') || 0,
     failedBuyers: metricValue(data, 'journeys_failed', 'count') || 0,
     firstSaleMs: metricValue(data, 'flash_sale_paid_at', 'min'),

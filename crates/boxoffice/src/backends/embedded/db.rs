@@ -412,6 +412,27 @@ impl Checkpointer {
     }
 }
 
+/// Tests: keeps the writer busy with a write until the returned sender is used, so that the
+/// writes queued meanwhile run as one batch. Returns once the busy write has started.
+#[cfg(test)]
+pub(crate) async fn occupy_writer(db: &Arc<Db>) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<Result<()>>) {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (running, is_running) = oneshot::channel::<()>();
+    let blocker = tokio::spawn({
+        let db = db.clone();
+        async move {
+            db.write(move |_| {
+                let _ = running.send(());
+                let _ = wait.recv();
+                Ok(())
+            })
+            .await
+        }
+    });
+    is_running.await.expect("the busy write started");
+    (release, blocker)
+}
+
 impl Drop for Db {
     fn drop(&mut self) {
         // With the only sender gone, the writer finishes what was queued, then its thread ends
@@ -547,20 +568,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = open(&dir, DbOptions::default());
         db.write(|c| c.execute_batch("CREATE TABLE t (n INTEGER)").map_err(db_err)).await.unwrap();
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (running, is_running) = oneshot::channel::<()>();
-        let blocker = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.write(move |_| {
-                    let _ = running.send(());
-                    let _ = wait.recv();
-                    Ok(())
-                })
-                .await
-            }
-        });
-        is_running.await.unwrap();
+        let (release, blocker) = occupy_writer(&db).await;
         let before = db.batches();
         let queued: Vec<_> = (0..100i64)
             .map(|n| {

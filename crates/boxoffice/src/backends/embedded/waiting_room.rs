@@ -628,20 +628,7 @@ mod tests {
         assert_eq!((second.ticket.seq, second.standing.position()), (2, Some(1)));
 
         // Hold the writer, queue three joins and the bomb behind it, then let them run as one batch.
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (running, is_running) = tokio::sync::oneshot::channel::<()>();
-        let blocker = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.write(move |_| {
-                    let _ = running.send(());
-                    let _ = wait.recv();
-                    Ok(())
-                })
-                .await
-            }
-        });
-        is_running.await.unwrap();
+        let (release, blocker) = crate::backends::embedded::db::occupy_writer(&db).await;
         let mut doomed = Vec::new();
         for u in [3, 4] {
             let room = room.clone();
