@@ -265,7 +265,11 @@ def main():
     ap.add_argument("--no-pin", dest="pin", action="store_false", help="let the server and k6 share both cores")
     ap.add_argument("--connections", type=int, help="measure RSS per idle keep-alive connection instead")
     ap.add_argument("--out", help="write every run's figures and the medians as JSON")
+    ap.add_argument("--evidence", metavar="RUN_ID", help="also write evidence/RUN_ID/ (report, summary, run.json)")
     a = ap.parse_args()
+    sys.path.insert(0, HERE)
+    import evidence
+    started = evidence.now()
     raise_fd_limit()
     if a.connections:
         rows = connections(a)
@@ -287,14 +291,26 @@ def main():
                                                        for k, v in r.items()), file=sys.stderr, flush=True)
     med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     b, n = med["boxoffice"], med["nginx"]
-    print(f"\nThe seed's burst ({a.vus} VUs x {a.iterations}, {a.users} users, {a.mode}, "
-          f"{'server on CPU 0 and k6 on CPU 1' if a.pin else 'unpinned'}): median of {a.runs}")
-    print("| | wall s | success | p95 ms | p99 ms | server CPU-s per 1k requests | idle RSS MiB | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    placement = "server on CPU 0 and k6 on CPU 1 (taskset)" if a.pin else "unpinned"
+    lines = [f"The seed's burst ({a.vus} VUs x {a.iterations}, {a.users} users, {a.mode}, {placement}): median of {a.runs}",
+             "",
+             "| | wall s | success | p95 ms | p99 ms | server CPU-s per 1k requests | idle RSS MiB | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, m in (("boxoffice", b), ("nginx", n)):
-        print(f"| {name} | {m['wall_s']:.2f} | {m['success'] * 100:.2f} % | {m['p95_ms']:.0f} | {m['p99_ms']:.0f} | "
-              f"{m['cpu_s_per_1k']:.3f} | {m['idle_rss_mib']:.1f} | {m['peak_rss_mib']:.1f} |")
-    print(f"| boxoffice / nginx | {b['wall_s'] / n['wall_s']:.2f}x | | | | {b['cpu_s_per_1k'] / n['cpu_s_per_1k']:.2f}x | | |")
+        lines.append(f"| {name} | {m['wall_s']:.2f} | {m['success'] * 100:.2f} % | {m['p95_ms']:.0f} | {m['p99_ms']:.0f} | "
+                     f"{m['cpu_s_per_1k']:.3f} | {m['idle_rss_mib']:.1f} | {m['peak_rss_mib']:.1f} |")
+    lines.append(f"| boxoffice / nginx | {b['wall_s'] / n['wall_s']:.2f}x | | | | {b['cpu_s_per_1k'] / n['cpu_s_per_1k']:.2f}x | | |")
+    lines += ["", "Every run:", ""]
+    for name, rs in runs.items():
+        for i, r in enumerate(rs, 1):
+            lines.append(f"- {name} run {i}: wall {r['wall_s']:.2f} s, success {r['success'] * 100:.2f} %, "
+                         f"p95 {r['p95_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, {r['cpu_s_per_1k']:.3f} CPU-s/1k, "
+                         f"peak RSS {r['peak_rss_mib']:.1f} MiB")
+    print("\n" + "\n".join(lines))
+    if a.evidence:
+        import evidence
+        evidence.write(a.evidence, "# bench/burst.py\n\n" + "\n".join(lines) + "\n",
+                       {"runs": runs, "median": med}, started, binaries=[a.binary], placement=placement)
     if a.out:
         json.dump({"args": vars(a), "runs": runs, "median": med,
                    "ratio": {"wall": b["wall_s"] / n["wall_s"], "cpu_per_request": b["cpu_s_per_1k"] / n["cpu_s_per_1k"]}},

@@ -126,7 +126,9 @@ def main():
     ap.add_argument("--mode", choices=["embedded", "scaleout"], default="embedded")
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="scaleout: server URL without database")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379", help="scaleout: Redis URL")
+    ap.add_argument("--evidence", metavar="RUN_ID", help="also write evidence/RUN_ID/ (report, summary, run.json)")
     a = ap.parse_args()
+    started = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).isoformat(timespec="seconds")
     names = ["status", "seats", "join", "hold", "journey"]
     wanted = set(a.only or names)
     results = {k: [] for k in names if k in wanted}
@@ -195,13 +197,21 @@ def main():
         finally:
             journey.stop()
 
-    print(f"\n{a.mode}: median of {a.runs} runs, {a.duration}s each, wrk on the same 2 cores:")
-    print("| benchmark | requests/s | p50 ms | p99 ms | journeys/s | non-2xx |")
-    print("|---|---|---|---|---|---|")
+    lines = [f"{a.mode}: median of {a.runs} runs, {a.duration}s each, wrk on the same 2 cores:", "",
+             "| benchmark | requests/s | p50 ms | p99 ms | journeys/s | non-2xx |", "|---|---|---|---|---|---|"]
     for k, runs in results.items():
         med = lambda f: statistics.median(r[f] for r in runs)
         j = f"{statistics.median(r['journeys_per_s'] for r in runs):.0f}" if k == "journey" else "–"
-        print(f"| {k} | {med('rps'):.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {j} | {max(r['non2xx'] for r in runs)} |")
+        lines.append(f"| {k} | {med('rps'):.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {j} | {max(r['non2xx'] for r in runs)} |")
+    lines += ["", "Every run (requests/s, p99 ms):", ""]
+    for k, runs in results.items():
+        lines.append(f"- {k}: " + ", ".join(f"{r['rps']:.0f} ({r['p99']:.2f})" for r in runs))
+    print("\n" + "\n".join(lines))
+    if a.evidence:
+        sys.path.insert(0, HERE)
+        import evidence
+        evidence.write(a.evidence, "# bench/core.py\n\n" + "\n".join(lines) + "\n", results, started,
+                       binaries=[a.binary], placement="server and wrk share both cores")
 
 
 if __name__ == "__main__":
