@@ -83,6 +83,10 @@ impl App {
         }
     }
 
+    pub fn max_seats_per_order(&self) -> usize {
+        self.cfg.max_seats_per_order
+    }
+
     /// Loads the caches that spare the front door a database read per request.
     pub async fn warm_up(&self) -> Result<()> {
         let users = self.users.load(&*self.store).await?;

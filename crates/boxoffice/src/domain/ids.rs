@@ -19,6 +19,17 @@ macro_rules! id_type {
                 }
             }
 
+            /// From a JSON number, which may be written with a zero fraction or be out of range.
+            pub fn parse_json(raw: &serde_json::Number) -> Result<Self, Error> {
+                match super::whole_number(raw) {
+                    Some(v) => Self::parse(v),
+                    None => Err(Error::new(
+                        Code::InvalidId,
+                        format!("{} must be a positive whole number, got {raw}", $what),
+                    )),
+                }
+            }
+
             /// For values read back from our own store, which only ever holds parsed ids.
             pub const fn from_trusted(raw: i64) -> Self {
                 Self(raw)

@@ -26,7 +26,7 @@ impl Points {
 
     /// An amount from a JSON number, which may be fractional or beyond i64.
     pub fn amount_from_json(raw: &serde_json::Number) -> Result<Self, Error> {
-        match raw.as_i64() {
+        match super::whole_number(raw) {
             Some(v) => Self::amount(v),
             None => Err(Error::new(
                 Code::InvalidAmount,
@@ -58,6 +58,8 @@ mod tests {
 
     #[test]
     fn json_fractions_and_huge_numbers_are_invalid() {
+        let whole: serde_json::Number = serde_json::from_str("251.0").unwrap();
+        assert_eq!(Points::amount_from_json(&whole).unwrap().get(), 251, "a whole number with a zero fraction");
         let frac: serde_json::Number = serde_json::from_str("1.5").unwrap();
         let huge: serde_json::Number = serde_json::from_str("1e30").unwrap();
         let big: serde_json::Number = serde_json::from_str("18446744073709551615").unwrap();

@@ -12,7 +12,7 @@ impl SeatNo {
     pub const MAX: i64 = 100_000;
 
     pub fn parse(raw: &serde_json::Number) -> Result<Self, Error> {
-        match raw.as_i64() {
+        match super::whole_number(raw) {
             Some(v) if (1..=Self::MAX).contains(&v) => Ok(Self(v as i32)),
             _ => Err(Error::new(
                 Code::InvalidSeatNo,

@@ -58,13 +58,8 @@ pub fn router(
     web_dir: Option<std::path::PathBuf>,
     request_timeout: std::time::Duration,
 ) -> Router {
-    let state = AppState(Arc::new(Shared {
-        app,
-        metrics,
-        openapi: openapi::document(),
-        web_dir,
-        requests: Default::default(),
-    }));
+    let openapi = openapi::document(app.max_seats_per_order());
+    let state = AppState(Arc::new(Shared { app, metrics, openapi, web_dir, requests: Default::default() }));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/api/v1/queue/tokens", post(queue::join))

@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldRequest {
-    pub schedule_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub schedule_id: serde_json::Number,
     #[schema(value_type = Option<i32>, minimum = 1)]
     pub seat_no: Option<serde_json::Number>,
     #[schema(value_type = Option<Vec<i32>>)]
@@ -91,7 +92,7 @@ pub async fn hold(
     Bearer(ticket): Bearer,
     ApiJson(req): ApiJson<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<ReservationView>)> {
-    let schedule = ScheduleId::parse(req.schedule_id)?;
+    let schedule = ScheduleId::parse_json(&req.schedule_id)?;
     let held = s.app.hold(ticket, schedule, req.seats()?).await?;
     let code = if held.again { StatusCode::OK } else { StatusCode::CREATED };
     Ok((code, Json(ReservationView::of(held.reservation))))
@@ -158,7 +159,8 @@ pub async fn get_reservation(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayRequest {
-    pub reservation_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub reservation_id: serde_json::Number,
 }
 
 /// Pay for a hold with points. Needs an `Idempotency-Key`; the same key always answers the same.
@@ -179,7 +181,7 @@ pub async fn pay(
     ApiJson(req): ApiJson<PayRequest>,
 ) -> ApiResult<(StatusCode, Json<Receipt>)> {
     let key = key.ok_or_else(|| Error::new(Code::IdempotencyKeyRequired, "payments need an Idempotency-Key header"))?;
-    let reservation = ReservationId::parse(req.reservation_id)?;
+    let reservation = ReservationId::parse_json(&req.reservation_id)?;
     let receipt = s.app.pay(ticket, reservation, key).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }

@@ -87,8 +87,10 @@ pub async fn schedules(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SeatFilter {
     /// `AVAILABLE` lists only seats that can be held now.
+    #[param(pattern = "^AVAILABLE$")]
     pub status: Option<String>,
 }
 

@@ -43,8 +43,10 @@ pub struct HistoryView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Newest first; 1 to 1000, default 100.
+    /// How many entries, newest first: default 100; 0 reads as 1 and anything above 1000 as 1000.
+    #[param(minimum = 0, maximum = 4294967295_i64)]
     pub limit: Option<u32>,
 }
 

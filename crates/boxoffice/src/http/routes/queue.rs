@@ -16,8 +16,10 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinRequest {
-    pub user_id: i64,
-    pub concert_id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub user_id: serde_json::Number,
+    #[schema(value_type = i64, minimum = 1)]
+    pub concert_id: serde_json::Number,
 }
 
 #[derive(Serialize, ToSchema, Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,8 +98,8 @@ pub async fn join(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<JoinRequest>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<TokenResponse>)> {
-    let user = UserId::parse(req.user_id)?;
-    let concert = ConcertId::parse(req.concert_id)?;
+    let user = UserId::parse_json(&req.user_id)?;
+    let concert = ConcertId::parse_json(&req.concert_id)?;
     let (joined, token) = s.app.join(concert, user).await?;
     let (standing, retry) = view(joined.standing);
     let code = if joined.created { StatusCode::CREATED } else { StatusCode::OK };
