@@ -18,7 +18,7 @@
 #     offline override deploy/compose.offline.yaml)
 #   the offline variants deploy/offline/nginx.conf and prometheus.yml are what
 #     deploy/offline/render-configs.sh makes of the originals; promtool check config on the latter
-#   bash -n on the shell scripts (deploy/*.sh, deploy/offline/**/*.sh); smoke-load.py parses;
+#   bash -n on the shell scripts (deploy/*.sh, deploy/offline/**/*.sh); deploy/offline/*.py parse;
 #   nginx -t on deploy/nginx/nginx.conf and deploy/offline/nginx.conf when nginx is installed
 #
 # Installs what is missing: promtool with `apt-get install -y prometheus`; the compose plugin with
@@ -336,7 +336,9 @@ metrics_listed() {
 shell_syntax() {
   local f
   for f in "$DEPLOY"/*.sh "$DEPLOY"/offline/*.sh "$DEPLOY"/offline/images/*/*.sh; do bash -n "$f" || return 1; done
-  python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$DEPLOY/offline/smoke-load.py"
+  for f in "$DEPLOY"/offline/*.py; do
+    python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$f" || return 1
+  done
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -362,7 +364,7 @@ else
   step "docker compose v2 available" false
 fi
 step "offline configs are current (deploy/offline/render-configs.sh --check)" "$DEPLOY/offline/render-configs.sh" --check
-step "bash -n $DEPLOY/*.sh $DEPLOY/offline/*.sh; smoke-load.py parses" shell_syntax
+step "bash -n $DEPLOY/*.sh $DEPLOY/offline/*.sh; $DEPLOY/offline/*.py parse" shell_syntax
 step "nginx -t $DEPLOY/nginx/nginx.conf" check_nginx
 step "nginx -t $DEPLOY/offline/nginx.conf" check_nginx_offline
 

@@ -1406,7 +1406,10 @@
     try {
       const { data } = await api('POST', `/reservations/${id}/release`, { token });
       if (S.hold && S.hold.reservationId === id) { S.hold = null; S.payKey = null; saveSession(); }
-      setText('tickets-status', `You let go of ${seatWords(holdSeats(data))}. ${holdSeats(data).length > 1 ? 'They are' : 'It is'} on sale again.`);
+      const nos = holdSeats(data);
+      setText('tickets-status', data.status === 'RELEASED'
+        ? `You let go of ${seatWords(nos)}. ${nos.length > 1 ? 'They are' : 'It is'} on sale again.`
+        : `The hold on ${seatWords(nos)} had already ended (${(STATUS_WORDS[data.status] || data.status).toLowerCase()}).`);
       const i = S.tickets.findIndex((r) => r.reservationId === id);
       if (i >= 0) S.tickets[i] = data;
       const status = el('tickets-status').textContent;

@@ -19,13 +19,14 @@ macro_rules! id_type {
                 }
             }
 
-            /// From a JSON number, which may be written with a zero fraction or be out of range.
+            /// From a JSON number in a body, which may be written with a zero fraction: a number
+            /// that is not whole is malformed (400), a whole one out of range invalid (422).
             pub fn parse_json(raw: &serde_json::Number) -> Result<Self, Error> {
                 match super::whole_number(raw) {
                     Some(v) => Self::parse(v),
                     None => Err(Error::new(
-                        Code::InvalidId,
-                        format!("{} must be a positive whole number, got {raw}", $what),
+                        Code::InvalidBody,
+                        format!("{} must be a whole number, got {raw}", $what),
                     )),
                 }
             }
