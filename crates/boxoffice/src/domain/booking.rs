@@ -262,7 +262,30 @@ pub struct PaymentPlan {
     pub balance_after: Points,
 }
 
+/// A row of the points ledger and the balance it leaves: what every change of points writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub user: UserId,
+    pub op: PointsOp,
+    pub amount: Points,
+    pub balance_after: Points,
+    pub payment: Option<PaymentId>,
+    pub at: Millis,
+}
+
 impl PaymentPlan {
+    /// The debit of this payment.
+    pub fn ledger_row(&self, payment: PaymentId, at: Millis) -> LedgerRow {
+        LedgerRow {
+            user: self.reservation.user,
+            op: PointsOp::Use,
+            amount: self.amount,
+            balance_after: self.balance_after,
+            payment: Some(payment),
+            at,
+        }
+    }
+
     pub fn receipt(&self, payment: PaymentId) -> Receipt {
         Receipt {
             payment_id: payment.get(),
@@ -313,6 +336,18 @@ pub struct PointsRequest {
 }
 
 impl PointsRequest {
+    /// The ledger row of this change, once `plan_points` allowed it.
+    pub fn ledger_row(&self, change: &PointsChange) -> LedgerRow {
+        LedgerRow {
+            user: self.user,
+            op: self.op,
+            amount: self.amount,
+            balance_after: Points::from_trusted(change.balance),
+            payment: None,
+            at: self.now,
+        }
+    }
+
     pub fn fingerprint(&self) -> String {
         self.amount.get().to_string()
     }

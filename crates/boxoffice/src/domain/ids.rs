@@ -24,10 +24,7 @@ macro_rules! id_type {
             pub fn parse_json(raw: &serde_json::Number) -> Result<Self, Error> {
                 match super::whole_number(raw) {
                     Some(v) => Self::parse(v),
-                    None => Err(Error::new(
-                        Code::InvalidBody,
-                        format!("{} must be a whole number, got {raw}", $what),
-                    )),
+                    None => Err(Error::new(Code::InvalidBody, format!("{} must be a whole number, got {raw}", $what))),
                 }
             }
 

@@ -9,6 +9,15 @@
 
 pub mod instrumented;
 
+/// What every store backend implements and shares, in one import.
+pub(crate) mod for_backends {
+    pub(crate) use super::{
+        replay, seat_hold_lapsed, seat_is_free, store_response, AdminStore, BookingStore, Concert, Held, HoldRequest,
+        JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule, SeatRow, SeedSpec, Store,
+        RESERVATION_COLS, USER_ID_RANGES,
+    };
+}
+
 use crate::audit::AuditReport;
 use crate::domain::booking::{PayRequest, PointsChange, PointsRequest, Receipt, Reservation};
 use crate::domain::seat::SeatState;

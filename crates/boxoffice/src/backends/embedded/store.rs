@@ -6,18 +6,14 @@ use super::sqlite_error::db_err;
 use super::{audit, seed};
 use crate::audit::AuditReport;
 use crate::domain::booking::{
-    self, HoldDecision, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, ReleaseDecision, Reservation,
+    self, HoldDecision, LedgerRow, PayRequest, PointsChange, PointsRequest, Receipt, ReleaseDecision, Reservation,
     SeatForHold,
 };
 use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
-use crate::store::{
-    replay, seat_hold_lapsed, seat_is_free, store_response, AdminStore, BookingStore, Concert, Held, HoldRequest,
-    JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule, SeatRow, SeedSpec, Store,
-    RESERVATION_COLS, USER_ID_RANGES,
-};
+use crate::store::for_backends::*;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -147,15 +143,9 @@ fn remember(
     Ok(())
 }
 
-fn write_ledger(
-    c: &Connection,
-    user: UserId,
-    op: PointsOp,
-    amount: Points,
-    after: Points,
-    payment: Option<i64>,
-    now: Millis,
-) -> Result<()> {
+fn write_ledger(c: &Connection, row: LedgerRow) -> Result<()> {
+    let LedgerRow { user, op, amount, balance_after: after, payment, at: now } = row;
+    let payment = payment.map(|p| p.get());
     c.prepare_cached("UPDATE users SET balance = ?2 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![user.get(), after.get()]))
         .map_err(db_err)?;
@@ -262,7 +252,7 @@ fn pay(t: &Connection, req: &PayRequest) -> Result<Receipt> {
             })
         })
         .map_err(db_err)?;
-    write_ledger(t, req.user, PointsOp::Use, plan.amount, plan.balance_after, Some(payment), req.now)?;
+    write_ledger(t, plan.ledger_row(PaymentId::from_trusted(payment), req.now))?;
     let mut sell = t
         .prepare_cached(
             "UPDATE seats SET status = 'SOLD', hold_expires_at = NULL \
@@ -300,7 +290,7 @@ fn move_points(t: &Connection, req: &PointsRequest) -> Result<PointsChange> {
         }
     }
     let change = booking::plan_points(req, load_balance(t, req.user)?)?;
-    write_ledger(t, req.user, req.op, req.amount, Points::from_trusted(change.balance), None, req.now)?;
+    write_ledger(t, req.ledger_row(&change))?;
     if let Some(key) = &req.key {
         remember(t, req.user, req.scope(), key.as_str(), &request, &change, req.now)?;
     }

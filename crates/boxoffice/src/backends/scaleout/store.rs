@@ -9,7 +9,7 @@
 use super::{audit, seed};
 use crate::audit::AuditReport;
 use crate::domain::booking::{
-    self, HoldDecision, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, ReleaseDecision, Reservation,
+    self, HoldDecision, LedgerRow, PayRequest, PointsChange, PointsRequest, Receipt, ReleaseDecision, Reservation,
     SeatForHold,
 };
 use crate::domain::error::Code;
@@ -17,11 +17,7 @@ use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
-use crate::store::{
-    replay, seat_hold_lapsed, seat_is_free, store_response, AdminStore, BookingStore, Concert, Held, HoldRequest,
-    JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule, SeatRow, SeedSpec, Store,
-    RESERVATION_COLS, USER_ID_RANGES,
-};
+use crate::store::for_backends::*;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, PgConnection, Row};
@@ -188,15 +184,9 @@ fn to_seat(r: &sqlx::postgres::PgRow) -> Result<SeatRow> {
     })
 }
 
-async fn write_ledger(
-    c: &mut PgConnection,
-    user: UserId,
-    op: PointsOp,
-    amount: Points,
-    after: Points,
-    payment: Option<i64>,
-    now: Millis,
-) -> Result<()> {
+async fn write_ledger(c: &mut PgConnection, row: LedgerRow) -> Result<()> {
+    let LedgerRow { user, op, amount, balance_after: after, payment, at: now } = row;
+    let payment = payment.map(|p| p.get());
     sqlx::query("UPDATE users SET balance = $2 WHERE id = $1")
         .bind(user.get())
         .bind(after.get())
@@ -423,7 +413,7 @@ async fn pay(c: &mut PgConnection, req: &PayRequest) -> Result<Receipt> {
     .fetch_one(&mut *c)
     .await
     .map_err(pg_err)?;
-    write_ledger(c, req.user, PointsOp::Use, plan.amount, plan.balance_after, Some(payment), req.now).await?;
+    write_ledger(c, plan.ledger_row(PaymentId::from_trusted(payment), req.now)).await?;
     let seats: Vec<i32> = r.seats.iter().map(|s| s.seat_no.get()).collect();
     let sold = sqlx::query(
         "UPDATE seats SET status = 'SOLD', hold_expires_at = NULL \
@@ -471,7 +461,7 @@ async fn move_points(c: &mut PgConnection, req: &PointsRequest) -> Result<Points
         }
     }
     let change = booking::plan_points(req, load_balance(c, req.user, true).await?)?;
-    write_ledger(c, req.user, req.op, req.amount, Points::from_trusted(change.balance), None, req.now).await?;
+    write_ledger(c, req.ledger_row(&change)).await?;
     if let Some(key) = &req.key {
         remember(c, req.user, req.scope(), key.as_str(), &change).await?;
     }
