@@ -152,6 +152,11 @@ impl App {
     /// streams); leaving while admitted frees the slot for the next person.
     pub async fn leave(&self, ticket: Ticket) -> Result<crate::queue::Left> {
         let left = self.queue.leave(ticket, Millis::now()).await?;
+        if left == crate::queue::Left::Active {
+            // The turn is over, so a hold of it could never be paid: let its seats go now
+            // rather than keep them from everyone until the hold runs out.
+            self.release_live_holds(ticket).await?;
+        }
         if left != crate::queue::Left::AlreadyOver {
             metrics::counter!("boxoffice_queue_left_total").increment(1);
             self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
@@ -237,7 +242,14 @@ impl App {
             metrics::counter!("boxoffice_holds_refused_early_total").increment(1);
             return Err(booking::seats_taken(&seats, taken));
         }
-        let req = HoldRequest { user: ticket.user, schedule, seats, now, expires_at: now.plus(self.cfg.hold_ttl) };
+        let req = HoldRequest {
+            user: ticket.user,
+            concert: s.concert,
+            schedule,
+            seats,
+            now,
+            expires_at: now.plus(self.cfg.hold_ttl),
+        };
         match self.store.hold(req).await {
             Ok(held) => {
                 let r = &held.reservation;
@@ -279,6 +291,18 @@ impl App {
             }
         }
         Ok(released)
+    }
+
+    async fn release_live_holds(&self, ticket: Ticket) -> Result<()> {
+        let catalog = self.catalog.get(&*self.store).await?;
+        let now = Millis::now();
+        for r in self.store.reservations_of(ticket.user, 20).await? {
+            let of_concert = catalog.schedules.get(&r.schedule).is_some_and(|s| s.concert == ticket.concert);
+            if of_concert && r.is_live_hold(now) {
+                self.release(ticket, r.id).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The reservations and purchases of the token's user, newest first. Any validly signed

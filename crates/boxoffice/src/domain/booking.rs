@@ -135,8 +135,11 @@ pub fn order_seats(mut seats: Vec<SeatNo>, max: usize) -> Result<Vec<SeatNo>, Er
     if seats.len() != n {
         return Err(Error::new(Code::InvalidSeatNo, "a seat is named twice"));
     }
-    if seats.is_empty() || seats.len() > max {
-        return Err(Error::new(Code::InvalidSeatNo, format!("a hold takes 1 to {max} seats, got {n}")));
+    if seats.is_empty() {
+        return Err(Error::new(Code::InvalidSeatNo, "a hold takes at least one seat"));
+    }
+    if seats.len() > max {
+        return Err(Error::new(Code::TooManySeats, format!("a hold takes 1 to {max} seats, got {n}")));
     }
     Ok(seats)
 }
@@ -498,7 +501,7 @@ mod tests {
         assert_eq!(order_seats(vec![seat(4), seat(2)], 4).unwrap(), vec![seat(2), seat(4)]);
         assert_eq!(order_seats(vec![seat(2), seat(2)], 4).unwrap_err().code, Code::InvalidSeatNo);
         assert_eq!(order_seats(vec![], 4).unwrap_err().code, Code::InvalidSeatNo);
-        assert_eq!(order_seats((1..=5).map(seat).collect(), 4).unwrap_err().code, Code::InvalidSeatNo);
+        assert_eq!(order_seats((1..=5).map(seat).collect(), 4).unwrap_err().code, Code::TooManySeats);
     }
 
     #[test]

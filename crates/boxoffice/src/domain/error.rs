@@ -107,6 +107,7 @@ codes! {
     InvalidId = "INVALID_ID" => Invalid,
     InvalidAmount = "INVALID_AMOUNT" => Invalid,
     InvalidSeatNo = "INVALID_SEAT_NO" => Invalid,
+    TooManySeats = "TOO_MANY_SEATS" => Invalid,
     InvalidValue = "INVALID_VALUE" => Invalid,
     JoinRateLimited = "JOIN_RATE_LIMITED" => TooManyRequests,
     DependencyUnavailable = "DEPENDENCY_UNAVAILABLE" => Unavailable,

@@ -53,6 +53,8 @@ pub struct SeatRow {
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
     pub user: UserId,
+    /// The concert of `schedule`: a user holds one set of seats per concert at a time.
+    pub concert: ConcertId,
     pub schedule: ScheduleId,
     /// Distinct, in seat order (`booking::order_seats`).
     pub seats: Vec<SeatNo>,

@@ -210,7 +210,8 @@ pub async fn crossing_payments_do_not_deadlock(b: Backend) {
         let first = (2 * (i / 2) + 1) as i32;
         let seats = vec![SeatNo::from_trusted(first), SeatNo::from_trusted(first + 1)];
         let schedule = ScheduleId::parse(i % 2 + 1).unwrap();
-        let req = HoldRequest { user, schedule, seats, now, expires_at: now.plus(Duration::from_secs(60)) };
+        let concert = boxoffice::domain::ConcertId::from_trusted(1);
+        let req = HoldRequest { user, concert, schedule, seats, now, expires_at: now.plus(Duration::from_secs(60)) };
         held.push(store.hold(req).await.expect("hold").reservation);
     }
     let mut tasks = Vec::new();
@@ -250,6 +251,7 @@ pub async fn crossing_payments_do_not_deadlock(b: Backend) {
         tasks.push(tokio::spawn(async move {
             let req = HoldRequest {
                 user: UserId::parse(i + 41).unwrap(),
+                concert: boxoffice::domain::ConcertId::from_trusted(1),
                 schedule: ScheduleId::parse(i % 2 + 1).unwrap(),
                 seats: vec![SeatNo::from_trusted((i / 2 + 1) as i32), SeatNo::from_trusted(40 - (i / 2) as i32)],
                 now: Millis::now(),

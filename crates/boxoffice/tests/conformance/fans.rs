@@ -154,7 +154,9 @@ pub async fn seats_together_all_or_nothing(b: Backend) {
     }
     // Too many seats, a seat twice, a seat that does not exist: refused, nothing held.
     let too_many = hold_seats(&app, &t2, 1, &[1, 2, 3, 4, 5]).await;
-    assert_eq!((too_many.status, too_many.code()), (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_SEAT_NO"));
+    assert_eq!((too_many.status, too_many.code()), (StatusCode::UNPROCESSABLE_ENTITY, "TOO_MANY_SEATS"));
+    let dates = app.get("/api/v1/concerts/1/schedules", Some(&t2)).await;
+    assert_eq!(dates.body["maxSeatsPerOrder"], 4, "the limit is told, not guessed");
     let twice = hold_seats(&app, &t2, 1, &[7, 7]).await;
     assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
     let beyond = hold_seats(&app, &t2, 1, &[150, 999]).await;
@@ -249,5 +251,27 @@ pub async fn a_release_racing_holds_and_payments_sells_each_seat_once(b: Backend
         }
     }
     assert!(sold <= 16);
+    app.assert_audit_clean().await;
+}
+
+/// Leaving while active lets one's held seats go (the turn is over: they could never be paid),
+/// and the one-hold rule is per concert.
+pub async fn leaving_lets_held_seats_go_and_holds_are_per_concert(b: Backend) {
+    let opts =
+        Opts { seed: SeedSpec { users: 10, concerts: 2, schedules: 1, seats: 20, balance: 0 }, ..Opts::default() };
+    let app = TestApp::spawn(b, opts).await;
+    let first = app.activate(1, 1).await;
+    let second = app.activate(1, 2).await;
+    assert_eq!(hold_seats(&app, &first, 1, &[1, 2]).await.status, StatusCode::CREATED);
+    let other = hold_seats(&app, &second, 2, &[5]).await;
+    assert_eq!(other.status, StatusCode::CREATED, "a hold on another concert is allowed: {}", other.body);
+    assert_eq!(leave(&app, &first).await.body["was"], "ACTIVE");
+    let look = app.activate(2, 1).await;
+    assert_eq!(app.seat_status(&look, 1, 1).await, "AVAILABLE", "leaving let the held seats go");
+    assert_eq!(app.seat_status(&look, 1, 2).await, "AVAILABLE");
+    let mine = app.get("/api/v1/me/reservations", Some(&first)).await;
+    let states: Vec<&str> =
+        mine.body["reservations"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(states, vec!["HELD", "RELEASED"], "only the hold of the concert left is released");
     app.assert_audit_clean().await;
 }

@@ -58,6 +58,7 @@ conformance!(
     fans::leaving_while_being_admitted_keeps_fifo_and_the_limit,
     fans::seats_together_all_or_nothing,
     fans::hold_again_release_and_my_tickets,
+    fans::leaving_lets_held_seats_go_and_holds_are_per_concert,
     fans::a_release_racing_holds_and_payments_sells_each_seat_once,
     bad_input::malformed_bodies_are_400_and_change_nothing,
     bad_input::invalid_values_are_422,

@@ -81,11 +81,13 @@ fn load_reservation(c: &Connection, id: ReservationId) -> Result<Option<Reservat
     Ok(reservations_where(c, "id = ?1", [id.get()])?.pop())
 }
 
-fn live_hold_of(c: &Connection, user: UserId, now: Millis) -> Result<Option<Reservation>> {
+/// The user's live hold on a date of this concert, if any.
+fn live_hold_of(c: &Connection, user: UserId, concert: ConcertId, now: Millis) -> Result<Option<Reservation>> {
     Ok(reservations_where(
         c,
-        "user_id = ?1 AND status = 'HELD' AND expires_at > ?2 ORDER BY id DESC LIMIT 1",
-        params![user.get(), now.0],
+        "user_id = ?1 AND status = 'HELD' AND expires_at > ?2 \
+         AND schedule_id IN (SELECT id FROM schedules WHERE concert_id = ?3) ORDER BY id DESC LIMIT 1",
+        params![user.get(), now.0, concert.get()],
     )?
     .pop())
 }
@@ -174,7 +176,7 @@ fn end_reservations(c: &Connection, ids: &[ReservationId], status: &str, now: Mi
 }
 
 fn hold(t: &Connection, req: &HoldRequest) -> Result<Held> {
-    let live = live_hold_of(t, req.user, req.now)?;
+    let live = live_hold_of(t, req.user, req.concert, req.now)?;
     let mut found = Vec::with_capacity(req.seats.len());
     {
         let mut s = t

@@ -57,9 +57,10 @@ const CHECKS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "one_live_hold_per_user",
-        &["SELECT format('user %s has %s live holds', user_id, COUNT(*)) FROM reservations \
-           WHERE status = 'HELD' AND expires_at > $1 GROUP BY user_id HAVING COUNT(*) > 1"],
+        "one_live_hold_per_user_and_concert",
+        &["SELECT format('user %s has %s live holds for concert %s', r.user_id, COUNT(*), c.concert_id) \
+           FROM reservations r JOIN schedules c ON c.id = r.schedule_id WHERE r.status = 'HELD' AND r.expires_at > $1 \
+           GROUP BY r.user_id, c.concert_id HAVING COUNT(*) > 1"],
     ),
     (
         "balance_equals_ledger_and_is_not_negative",

@@ -3,7 +3,7 @@
 //! Row locks are always taken in one order — idempotency key, seats (in seat order),
 //! reservation, user — so concurrent payments, holds, releases, charges and the sweeper cannot
 //! deadlock each other. A hold first takes a per-user advisory lock, which nothing else waits
-//! on while holding a row lock, so it adds no cycle; it makes "one live hold per user" hold
+//! on while holding a row lock, so it adds no cycle; it makes "one live hold per user and concert" hold
 //! under concurrency.
 
 use super::{audit, seed};
@@ -287,18 +287,21 @@ async fn end_reservations(c: &mut PgConnection, ids: &[i64], status: &str, now: 
 }
 
 async fn hold(c: &mut PgConnection, req: &HoldRequest) -> Result<Held> {
-    // One live hold per user, even when the same user holds from two tabs at once.
-    sqlx::query("SELECT pg_advisory_xact_lock(7270228, ($1 % 2147483647)::int)")
+    // One live hold per user and concert, even when the same user holds from two tabs at once.
+    sqlx::query("SELECT pg_advisory_xact_lock(7270228, (($1 * 31 + $2) % 2147483647)::int)")
         .bind(req.user.get())
+        .bind(req.concert.get())
         .execute(&mut *c)
         .await
         .map_err(pg_err)?;
-    let live =
-        reservations_where(c, "user_id = $1 AND status = 'HELD' AND expires_at > $2 ORDER BY id DESC LIMIT 1", |q| {
-            q.bind(req.user.get()).bind(req.now.0)
-        })
-        .await?
-        .pop();
+    let live = reservations_where(
+        c,
+        "user_id = $1 AND status = 'HELD' AND expires_at > $2 \
+         AND schedule_id IN (SELECT id FROM schedules WHERE concert_id = $3) ORDER BY id DESC LIMIT 1",
+        |q| q.bind(req.user.get()).bind(req.now.0).bind(req.concert.get()),
+    )
+    .await?
+    .pop();
     let wanted: Vec<i32> = req.seats.iter().map(|s| s.get()).collect();
     let found: Vec<SeatForHold> = lock_seats(c, req.schedule, &wanted)
         .await?

@@ -41,6 +41,8 @@ pub struct ScheduleView {
 #[serde(rename_all = "camelCase")]
 pub struct SchedulesResponse {
     pub concert_id: i64,
+    /// Most seats one hold (and one payment) may take, all of one date.
+    pub max_seats_per_order: usize,
     pub schedules: Vec<ScheduleView>,
 }
 
@@ -73,6 +75,7 @@ pub async fn schedules(
     let list = s.app.schedules(ticket, concert).await?;
     Ok(Json(SchedulesResponse {
         concert_id: concert.get(),
+        max_seats_per_order: s.app.max_seats_per_order(),
         schedules: list
             .into_iter()
             .map(|a| ScheduleView {
