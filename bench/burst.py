@@ -273,6 +273,12 @@ def main():
     raise_fd_limit()
     if a.connections:
         rows = connections(a)
+        if a.evidence:
+            table = ["| server | idle RSS MiB | with connections MiB | KiB per connection |", "|---|---|---|---|"]
+            table += [f"| {n} | {b:.1f} | {h:.1f} | {p:.1f} |" for n, b, h, p in rows]
+            evidence.write(a.evidence, f"# bench/burst.py --connections {a.connections}\n\n{a.connections} idle keep-alive "
+                           "connections, after one request each:\n\n" + "\n".join(table) + "\n",
+                           {"connections": a.connections, "rows": rows}, started, binaries=[a.binary])
         if a.out:
             json.dump({"connections": a.connections, "rows": rows}, open(a.out, "w"), indent=2)
         return

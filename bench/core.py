@@ -126,6 +126,7 @@ def main():
     ap.add_argument("--mode", choices=["embedded", "scaleout"], default="embedded")
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="scaleout: server URL without database")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379", help="scaleout: Redis URL")
+    ap.add_argument("--serve-arg", action="append", default=[], help="an extra `boxoffice serve` flag (repeatable)")
     ap.add_argument("--evidence", metavar="RUN_ID", help="also write evidence/RUN_ID/ (report, summary, run.json)")
     a = ap.parse_args()
     started = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).isoformat(timespec="seconds")
@@ -135,7 +136,7 @@ def main():
     backend = dict(mode=a.mode, pg=a.pg, redis=a.redis)
 
     # Reads and joins: the demo's shape (50 seats a date), many users and one concert per run.
-    read = Server(a.binary, ["--users", "400000", "--concerts", str(a.runs + 1), "--schedules", "3", "--seats", "50"], [], **backend)
+    read = Server(a.binary, ["--users", "400000", "--concerts", str(a.runs + 1), "--schedules", "3", "--seats", "50"], a.serve_arg, **backend)
     try:
         tokens = read.active_tokens(1, range(1, 1001))
         tok_file = os.path.join(read.dir, "tokens.txt")
@@ -159,7 +160,7 @@ def main():
         # time): 40 dates x 5000 seats per run (one concert per run).
         per, seats, fans = 40, 5000, a.hold_fans
         hold = Server(a.binary, ["--users", str(fans * a.runs), "--concerts", str(a.runs), "--schedules", str(per),
-                                 "--seats", str(seats)], [], **backend)
+                                 "--seats", str(seats)], a.serve_arg, **backend)
         try:
             for run in range(a.runs):
                 tokens = hold.active_tokens(run + 1, range(run * fans + 1, (run + 1) * fans + 1))
@@ -181,7 +182,7 @@ def main():
         # Hold + pay on distinct seats: 10 dates x 5000 seats per concert, one concert per run.
         per = 10
         journey = Server(a.binary, ["--users", "200000", "--concerts", str(a.runs), "--schedules", str(per), "--seats", "5000",
-                                    "--balance", "1000000000"], [], **backend)
+                                    "--balance", "1000000000"], a.serve_arg, **backend)
         try:
             for run in range(a.runs):
                 first_schedule = run * per + 1
