@@ -375,18 +375,26 @@ impl Db {
 
 /// Copies the write-ahead log back into the database file every `CHECKPOINT_EVERY`, on a
 /// connection of its own. PASSIVE checkpoints never block the writer or readers; they copy what
-/// no reader still needs, and the writer starts the log over once everything was copied.
+/// no reader still needs, and the writer starts the log over once everything was copied. Under
+/// a steady stream of reads that moment may never come (every reader pins a recent frame), and
+/// the log grew to gigabytes in the resource matrix; so once it is larger than `WAL_LIMIT` a
+/// TRUNCATE checkpoint waits for the readers of the moment, copies everything and empties the
+/// file: a pause of milliseconds for writes instead of a disk that fills up.
 struct Checkpointer {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::Thread,
 }
 
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+const WAL_LIMIT: u64 = 64 * 1024 * 1024;
 
 impl Checkpointer {
     fn start(path: &Path, sync: Synchronous) -> Result<Self> {
         let conn = Connection::open(path).map_err(db_err)?;
         configure(&conn, sync).map_err(db_err)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = std::thread::Builder::new()
@@ -396,8 +404,12 @@ impl Checkpointer {
                 while !stopped.load(Ordering::Acquire) {
                     std::thread::park_timeout(CHECKPOINT_EVERY);
                     let started = Instant::now();
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                        tracing::warn!(error = %e, "WAL checkpoint failed; trying again shortly");
+                    let large = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT);
+                    let mode = if large { "TRUNCATE" } else { "PASSIVE" };
+                    match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+                        Err(e) => tracing::warn!(error = %e, mode, "WAL checkpoint failed; trying again shortly"),
+                        Ok(()) if large => metrics::counter!("boxoffice_db_wal_truncations_total").increment(1),
+                        Ok(()) => {}
                     }
                     took.record(started.elapsed().as_secs_f64());
                 }
