@@ -46,7 +46,7 @@ pub struct HistoryView {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// How many entries, newest first: default 100; 0 reads as 1 and anything above 1000 as 1000.
-    #[param(minimum = 0, maximum = 4294967295_i64)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     pub limit: Option<u32>,
 }
 
