@@ -120,7 +120,7 @@ def main():
     ap.add_argument("--connections", type=int, default=100)
     ap.add_argument("--journey-connections", type=int, default=32)
     ap.add_argument("--hold-connections", type=int, default=32)
-    ap.add_argument("--hold-fans", type=int, default=80000, help="distinct fans per hold run (one hold each)")
+    ap.add_argument("--hold-fans", type=int, default=160000, help="distinct fans per hold run (one hold each)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "boxoffice"))
     ap.add_argument("--only", nargs="*", help="status seats join hold journey")
     ap.add_argument("--mode", choices=["embedded", "scaleout"], default="embedded")
