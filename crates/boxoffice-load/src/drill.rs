@@ -25,6 +25,16 @@ pub enum Kind {
     TokenFlood,
     /// A few admitted users try to hold the same seat as fast as 16 connections allow.
     HotSeat,
+    /// 5,000 connections send a request head one byte a second.
+    Slowloris,
+    /// 500 connections announce a 60 KB body (under the 64 KiB cap) and send it one byte a second.
+    SlowBody,
+    /// 5,000 connections opened and never used.
+    IdleHoard,
+    /// Oversized heads, 100 headers, invalid chunked, absurd Content-Length, garbage.
+    Malformed,
+    /// One admitted user's token replayed from 32 source addresses.
+    TokenReplay,
 }
 
 impl Kind {
@@ -33,12 +43,22 @@ impl Kind {
         match self {
             Kind::TokenFlood => Some(Abuse::TokenFlood),
             Kind::HotSeat => Some(Abuse::HotSeat),
+            Kind::Slowloris => Some(Abuse::Slowloris),
+            Kind::SlowBody => Some(Abuse::SlowBody),
+            Kind::IdleHoard => Some(Abuse::IdleHoard),
+            Kind::Malformed => Some(Abuse::Malformed),
+            Kind::TokenReplay => Some(Abuse::TokenReplay),
             _ => None,
         }
     }
 
     pub fn is_traffic(self) -> bool {
         self.abuse().is_some()
+    }
+
+    /// Hostile-client drills must not hurt anyone else: the scenario beside them keeps its SLO.
+    pub fn is_hostile(self) -> bool {
+        self.abuse().is_some_and(Abuse::is_hostile)
     }
 }
 
@@ -142,10 +162,14 @@ pub fn run_fault(
                     Instant::now() + hold,
                     tally.clone(),
                 );
-                note(format!(
-                    "fault injected: {FLOOD_WORKERS} connections as users {users:?} start a {FLOOD_RATE} requests/s {}",
-                    abuse.description()
-                ));
+                note(if abuse.is_hostile() {
+                    format!("fault injected: {}", abuse.description())
+                } else {
+                    format!(
+                        "fault injected: {FLOOD_WORKERS} connections as users {users:?} start a {FLOOD_RATE} requests/s {}",
+                        abuse.description()
+                    )
+                });
             }
         }
         let injected = Instant::now();
@@ -238,9 +262,14 @@ pub struct Outcome {
     pub mttd_seconds: Option<f64>,
     pub mttr_seconds: Option<f64>,
     pub client_errors: u64,
-    /// The scenario's own clients: p99 (ms) of the per-second p99s before the fault and while it lasted.
+    /// The scenario's own clients: p99 (ms) of their requests before the fault and while it lasted.
     pub client_p99_before_ms: Option<f64>,
     pub client_p99_during_ms: Option<f64>,
+    /// ... and of every request outside the fault's window: the run's own solo baseline.
+    pub client_p99_outside_ms: Option<f64>,
+    /// Hostile-client drills: whether the scenario beside them kept its SLO (no unexpected
+    /// answers, p99 while the attack lasted within 2x its p99 outside the attack's window).
+    pub slo_kept: Option<bool>,
     /// Traffic drills: what the abusive clients were answered.
     pub abusive: Option<serde_json::Value>,
 }
@@ -251,24 +280,30 @@ pub struct Outcome {
 pub fn outcome(
     kind: Kind,
     events: Vec<Event>,
-    timeline: &[(u128, u64, f64)],
+    timeline: &[(u128, u64, &[f64])],
     abusive: Option<&crate::flood::Tally>,
 ) -> Outcome {
     let find = |p: &str| events.iter().find(|e| e.what.starts_with(p)).map(|e| e.at_ms);
     let injected = find("fault injected");
     let removed =
         events.iter().find(|e| e.what.starts_with("mitigated") || e.what.starts_with("fault removed")).map(|e| e.at_ms);
-    let after: Vec<&(u128, u64, f64)> =
+    let after: Vec<&(u128, u64, &[f64])> =
         timeline.iter().filter(|(t, n, _)| *n > 0 && injected.is_some_and(|i| *t + 1000 > i)).collect();
     let first_err = after.first().map(|(t, _, _)| *t);
     let last_err = after.last().map(|(t, _, _)| *t + 1000);
-    let worst_p99 = |keep: &dyn Fn(u128) -> bool| {
-        let mut v: Vec<f64> = timeline.iter().filter(|(t, _, _)| keep(*t)).map(|(_, _, p)| *p).collect();
+    // The p99 of every request the scenario made in a window of whole seconds.
+    let window_p99 = |keep: &dyn Fn(u128) -> bool| {
+        let mut v: Vec<f64> =
+            timeline.iter().filter(|(t, _, _)| keep(*t)).flat_map(|(_, _, d)| d.iter().copied()).collect();
         v.sort_by(f64::total_cmp);
         (!v.is_empty()).then(|| crate::k6::percentile(&v, 99.0))
     };
-    let client_p99_before_ms = injected.and_then(|i| worst_p99(&|t| t + 1000 <= i));
-    let client_p99_during_ms = injected.and_then(|i| worst_p99(&|t| t >= i && removed.is_none_or(|r| t + 1000 <= r)));
+    let client_p99_before_ms = injected.and_then(|i| window_p99(&|t| t + 1000 <= i));
+    let during = |t: u128| injected.is_some_and(|i| t >= i && removed.is_none_or(|r| t + 1000 <= r));
+    let client_p99_during_ms = injected.and_then(|_| window_p99(&during));
+    // Seconds that overlap the window's edges belong to neither side.
+    let outside = |t: u128| injected.is_some_and(|i| t + 1000 <= i || removed.is_some_and(|r| t >= r));
+    let client_p99_outside_ms = injected.and_then(|_| window_p99(&outside));
     let probe = find("detected");
     let readiness_failed = find("detected:");
     let detected = [probe, first_err].into_iter().flatten().min();
@@ -284,6 +319,9 @@ pub fn outcome(
         (r, None) => r,
         (None, Some(_)) => None,
     };
+    let client_errors = after.iter().map(|(_, n, _)| n).sum();
+    let p99_kept = matches!((client_p99_outside_ms, client_p99_during_ms), (Some(b), Some(d)) if d <= 2.0 * b);
+    let slo_kept = kind.is_hostile().then_some(client_errors == 0 && p99_kept);
     let secs = |t: Option<u128>| t.zip(injected).map(|(t, i)| (t.saturating_sub(i)) as f64 / 1000.0);
     Outcome {
         kind,
@@ -294,7 +332,9 @@ pub fn outcome(
         recovered_ms: recovered,
         mttd_seconds: secs(detected),
         mttr_seconds: secs(recovered),
-        client_errors: after.iter().map(|(_, n, _)| n).sum(),
+        client_errors,
+        client_p99_outside_ms,
+        slo_kept,
         client_p99_before_ms,
         client_p99_during_ms,
         abusive: abusive.and_then(|t| serde_json::to_value(t).ok()),
@@ -327,10 +367,18 @@ pub fn markdown(o: &Outcome) -> String {
     let ms = |v: Option<f64>| v.map_or("–".into(), |x| format!("{x:.1} ms"));
     let _ = writeln!(
         m,
-        "- the scenario's clients, p99 of per-second p99: {} before the fault, {} while it lasted",
+        "- the scenario's clients, p99 of their requests: {} before the fault, {} while it lasted, {} outside its window",
         ms(o.client_p99_before_ms),
-        ms(o.client_p99_during_ms)
+        ms(o.client_p99_during_ms),
+        ms(o.client_p99_outside_ms)
     );
+    if let Some(kept) = o.slo_kept {
+        let _ = writeln!(
+            m,
+            "- **SLO beside the attack** (no unexpected answers, p99 during within 2x of outside): {}",
+            if kept { "kept" } else { "NOT kept" }
+        );
+    }
     if let Some(a) = &o.abusive {
         let _ = writeln!(m, "- answers to the abusive clients: `{a}`");
     }

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,19 +17,29 @@ pub struct Tally {
     pub ok_2xx: AtomicU64,
     pub conflict_409: AtomicU64,
     pub limited_429: AtomicU64,
+    /// The server's limits answering: request timeout, head too large, connection cap.
+    pub timeout_408: AtomicU64,
+    pub too_large_431: AtomicU64,
+    pub refused_503: AtomicU64,
     pub other_4xx: AtomicU64,
     pub server_5xx: AtomicU64,
     pub transport_errors: AtomicU64,
+    /// Hostile clients: connections opened, and those the server closed without an answer.
+    pub opened: AtomicU64,
+    pub cut_off: AtomicU64,
 }
 
 impl Tally {
-    fn count(&self, status: Option<u16>) {
+    pub(crate) fn count(&self, status: Option<u16>) {
         self.sent.fetch_add(1, Ordering::Relaxed);
         let slot = match status {
             Some(200..=299) => &self.ok_2xx,
+            Some(408) => &self.timeout_408,
             Some(409) => &self.conflict_409,
             Some(429) => &self.limited_429,
+            Some(431) => &self.too_large_431,
             Some(400..=499) => &self.other_4xx,
+            Some(503) => &self.refused_503,
             Some(_) => &self.server_5xx,
             None => &self.transport_errors,
         };
@@ -38,17 +48,32 @@ impl Tally {
 }
 
 /// One keep-alive HTTP/1.1 connection that reconnects after any failure.
-struct Conn {
+pub(crate) struct Conn {
     addr: String,
+    /// The source address to connect from (127.0.0.0/8 has many).
+    from: Option<Ipv4Addr>,
     stream: Option<BufReader<TcpStream>>,
 }
 
 impl Conn {
-    fn new(base: &str) -> Self {
-        Self { addr: base.trim_start_matches("http://").to_owned(), stream: None }
+    pub(crate) fn new(base: &str) -> Self {
+        Self { addr: base.trim_start_matches("http://").to_owned(), from: None, stream: None }
     }
 
-    fn post(&mut self, path: &str, token: Option<&str>, body: &str) -> Option<(u16, String)> {
+    pub(crate) fn bound_to(self, from: Ipv4Addr) -> Self {
+        Self { from: Some(from), ..self }
+    }
+
+    fn connect(&self) -> Result<TcpStream> {
+        let to = self.addr.to_socket_addrs()?.next().context("no address")?;
+        let Some(from) = self.from else { return Ok(TcpStream::connect(to)?) };
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        s.bind(&SocketAddr::from((from, 0)).into())?;
+        s.connect(&to.into())?;
+        Ok(s.into())
+    }
+
+    pub(crate) fn post(&mut self, path: &str, token: Option<&str>, body: &str) -> Option<(u16, String)> {
         let r = self.try_post(path, token, body);
         if r.is_err() {
             self.stream = None;
@@ -58,7 +83,7 @@ impl Conn {
 
     fn try_post(&mut self, path: &str, token: Option<&str>, body: &str) -> Result<(u16, String)> {
         if self.stream.is_none() {
-            let s = TcpStream::connect(&self.addr)?;
+            let s = self.connect()?;
             s.set_read_timeout(Some(Duration::from_secs(5)))?;
             s.set_nodelay(true)?;
             self.stream = Some(BufReader::new(s));
@@ -102,7 +127,7 @@ fn json_field<'a>(body: &'a str, field: &str) -> Option<&'a str> {
 }
 
 /// Joins and polls (as the API asks) until ACTIVE; returns the token.
-fn admitted_token(conn: &mut Conn, user: i64, deadline: Instant) -> Option<String> {
+pub(crate) fn admitted_token(conn: &mut Conn, user: i64, deadline: Instant) -> Option<String> {
     let (_, body) = conn.post("/api/v1/queue/tokens", None, &format!(r#"{{"userId":{user},"concertId":1}}"#))?;
     let token = json_field(&body, "token")?.to_owned();
     while Instant::now() < deadline {
@@ -124,6 +149,13 @@ pub enum Abuse {
     TokenFlood,
     /// POST /reservations for seat 1 of date 1, back to back, by a few admitted users.
     HotSeat,
+    /// Hostile clients (see `hostile`): heads a byte at a time, bodies that trickle in,
+    /// connections hoarded, malformed HTTP, one token replayed from many addresses.
+    Slowloris,
+    SlowBody,
+    IdleHoard,
+    Malformed,
+    TokenReplay,
 }
 
 impl Abuse {
@@ -132,6 +164,11 @@ impl Abuse {
         match self {
             Abuse::TokenFlood => "token flood",
             Abuse::HotSeat => "hot-seat storm on seat 1 of date 1",
+            Abuse::Slowloris => "slowloris: 5,000 connections sending a request head one byte a second",
+            Abuse::SlowBody => "slow body: 500 connections sending a 60 KB body one byte a second",
+            Abuse::IdleHoard => "idle hoarding: 5,000 connections opened and never used",
+            Abuse::Malformed => "malformed HTTP: oversized heads, 100 headers, invalid chunked, absurd Content-Length, garbage, 400 requests/s",
+            Abuse::TokenReplay => "one admitted user's token replayed from 32 source addresses, trying holds at 400 requests/s",
         }
     }
 
@@ -140,6 +177,11 @@ impl Abuse {
         match self {
             Abuse::TokenFlood => "token requests refused with 429 (boxoffice_rate_limited_total)",
             Abuse::HotSeat => "holds refused with 409 SEAT_UNAVAILABLE",
+            Abuse::Slowloris | Abuse::IdleHoard | Abuse::Malformed => {
+                "connections cut off by the server (boxoffice_http_connections_cut_total)"
+            }
+            Abuse::SlowBody => "requests answered 408 (the request timeout)",
+            Abuse::TokenReplay => "holds refused with 409 (one live hold per user and concert)",
         }
     }
 
@@ -147,12 +189,21 @@ impl Abuse {
     pub fn refused_in(self, metrics: &str) -> f64 {
         match self {
             Abuse::TokenFlood => crate::sampler::metric_sum(metrics, "boxoffice_rate_limited_total", ""),
-            Abuse::HotSeat => crate::sampler::metric_sum(
+            Abuse::HotSeat | Abuse::TokenReplay => crate::sampler::metric_sum(
                 metrics,
                 "boxoffice_http_requests_total",
                 "route=\"/api/v1/reservations\",status=\"409\"",
             ),
+            Abuse::Slowloris | Abuse::IdleHoard | Abuse::Malformed => {
+                crate::sampler::metric_sum(metrics, "boxoffice_http_connections_cut_total", "")
+            }
+            Abuse::SlowBody => crate::sampler::metric_sum(metrics, "boxoffice_http_request_timeouts_total", ""),
         }
+    }
+
+    /// Hostile clients attack connections, not data: they bring their own counts and pacing.
+    pub fn is_hostile(self) -> bool {
+        !matches!(self, Abuse::TokenFlood | Abuse::HotSeat)
     }
 }
 
@@ -167,6 +218,15 @@ pub fn run(
     until: Instant,
     tally: Arc<Tally>,
 ) -> Vec<std::thread::JoinHandle<()>> {
+    use crate::hostile::{self, Trickle};
+    match abuse {
+        Abuse::Slowloris => return hostile::trickle(Trickle::Slowloris, bases, until, tally),
+        Abuse::SlowBody => return hostile::trickle(Trickle::SlowBody, bases, until, tally),
+        Abuse::IdleHoard => return hostile::trickle(Trickle::Hoard, bases, until, tally),
+        Abuse::Malformed => return hostile::malformed(bases, until, tally),
+        Abuse::TokenReplay => return hostile::replay(bases, users.first().copied().unwrap_or(1), until, tally),
+        Abuse::TokenFlood | Abuse::HotSeat => {}
+    }
     let pace = Duration::from_secs_f64(workers as f64 / rate.max(1.0));
     (0..workers)
         .map(|i| {
@@ -177,11 +237,11 @@ pub fn run(
                 let mut conn = Conn::new(&base);
                 let join = format!(r#"{{"userId":{user},"concertId":1}}"#);
                 let token = match abuse {
-                    Abuse::TokenFlood => None,
                     Abuse::HotSeat => match admitted_token(&mut conn, user, until) {
                         Some(t) => Some(t),
                         None => return,
                     },
+                    _ => None,
                 };
                 let mut next = Instant::now();
                 while Instant::now() < until {

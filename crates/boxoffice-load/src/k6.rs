@@ -109,6 +109,9 @@ pub struct Tick {
     pub p50: f64,
     pub p95: f64,
     pub p99: f64,
+    /// The second's request durations (ms), sorted: drills take percentiles over windows.
+    #[serde(skip)]
+    pub durations: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -238,6 +241,7 @@ pub fn analyse(csv: &Path) -> Result<Analysis> {
             p50: percentile(&d, 50.0),
             p95: percentile(&d, 95.0),
             p99: percentile(&d, 99.0),
+            durations: d,
         });
     }
     Ok(a)

@@ -4,6 +4,7 @@
 mod cgroup;
 mod drill;
 mod flood;
+mod hostile;
 mod k6;
 mod pipeline;
 mod report;

@@ -333,10 +333,10 @@ impl<'a> Prepared<'a> {
         report::write_charts(dir, &analysis, &after.samples, args.instances)?;
         let mut report_md = report::markdown(&summary, &analysis, &caps.notes);
         if let (Some(events), Some(p)) = (after.drill_events, plan) {
-            let timeline: Vec<(u128, u64, f64)> = analysis
+            let timeline: Vec<(u128, u64, &[f64])> = analysis
                 .timeline
                 .iter()
-                .map(|t| (((analysis.start_unix_s + t.second) * 1000) as u128, t.unexpected, t.p99))
+                .map(|t| (((analysis.start_unix_s + t.second) * 1000) as u128, t.unexpected, t.durations.as_slice()))
                 .collect();
             let tally = match &after.drill_target {
                 Some(drill::Target::Traffic { tally, .. }) => Some(tally.as_ref()),
@@ -348,7 +348,8 @@ impl<'a> Prepared<'a> {
             report_md.push_str(&drill::markdown(&outcome));
             // A drill passes when the service recovered and the data is intact; client errors
             // during the fault are its point, not a failure.
-            summary.passed = after.audit_ok && outcome.recovered_ms.is_some();
+            // Hostile clients must also leave everyone else's SLO intact.
+            summary.passed = after.audit_ok && outcome.recovered_ms.is_some() && outcome.slo_kept != Some(false);
             eprintln!(
                 "   drill: MTTD {:?} s, MTTR {:?} s, {} unexpected answers",
                 outcome.mttd_seconds, outcome.mttr_seconds, outcome.client_errors

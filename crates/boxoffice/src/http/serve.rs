@@ -52,6 +52,12 @@ impl ConnectionLimits {
         g("header_read_timeout_seconds", self.header_read_timeout.as_secs_f64());
         g("max_header_bytes", self.max_header_bytes as f64);
         g("max_headers", self.max_headers as f64);
+        // Exported from the start at 0, so alerts and dashboards see a rate rather than nothing.
+        for reason in CUT_REASONS {
+            metrics::counter!("boxoffice_http_connections_cut_total", "reason" => reason).increment(0);
+        }
+        metrics::counter!("boxoffice_http_request_timeouts_total").increment(0);
+        metrics::counter!("boxoffice_http_connections_refused_total").increment(0);
     }
 }
 
@@ -90,6 +96,22 @@ async fn refuse(mut stream: TcpStream) {
         let _ = stream.shutdown().await;
     })
     .await;
+}
+
+const CUT_REASONS: [&str; 4] = ["header_timeout", "malformed", "closed_mid_request", "other"];
+
+/// Why a connection ended in an error, as a label: what a slowloris or a broken client shows.
+fn cut_reason(e: &hyper::Error) -> &'static str {
+    let [timeout, malformed, closed, other] = CUT_REASONS;
+    if e.is_timeout() {
+        timeout
+    } else if e.is_parse() || e.is_parse_too_large() {
+        malformed
+    } else if e.is_incomplete_message() {
+        closed
+    } else {
+        other
+    }
 }
 
 /// Serves `router` on `listener` until `stop` resolves, then stops accepting and waits up to
@@ -137,7 +159,9 @@ pub async fn serve(
         );
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            let _ = conn.await;
+            if let Err(e) = conn.await {
+                metrics::counter!("boxoffice_http_connections_cut_total", "reason" => cut_reason(&e)).increment(1);
+            }
             drop(guard);
         });
     }
