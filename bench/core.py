@@ -78,18 +78,23 @@ class Server:
         return subprocess.run([binary, "audit"] + self.store + self.audit_args, capture_output=True, text=True)
 
     def active_tokens(self, concert, users):
-        # Joins in parallel: with the bench's admission settings each is admitted in its answer.
+        # Joins in parallel: with the bench's admission settings each is admitted in its answer,
+        # which says so; only a token answered WAITING is polled (also in parallel).
         from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(16) as pool:
-            tokens = list(pool.map(lambda u: call(self.base, "POST", "/api/v1/queue/tokens",
-                                                  {"userId": u, "concertId": concert})["token"], users))
-        for t in tokens:
+
+        def join(u):
+            r = call(self.base, "POST", "/api/v1/queue/tokens", {"userId": u, "concertId": concert})
+            t = r["token"]
             deadline = time.time() + 10
-            while call(self.base, "GET", "/api/v1/queue/status", token=t)["status"] != "ACTIVE":
+            while r["status"] != "ACTIVE":
                 if time.time() > deadline:
                     raise SystemExit("token never became active")
                 time.sleep(0.01)
-        return tokens
+                r = call(self.base, "GET", "/api/v1/queue/status", token=t)
+            return t
+
+        with ThreadPoolExecutor(16) as pool:
+            return list(pool.map(join, users))
 
 
 def wrk(base, script, args, threads, connections, duration):
