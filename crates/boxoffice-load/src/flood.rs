@@ -207,6 +207,19 @@ impl Abuse {
     }
 }
 
+/// Calls `step` once every `pace` until `until`, on the caller's thread: the abusive clients'
+/// requests are paced so the generator does not starve the rest of the box.
+pub(crate) fn paced(pace: Duration, until: Instant, mut step: impl FnMut()) {
+    let mut next = Instant::now();
+    while Instant::now() < until {
+        next += pace;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        step();
+    }
+}
+
 /// Runs `workers` abusive clients until `until`, spread over `bases`, as users `users`, at
 /// `rate` requests/s in all (paced, so the generator does not starve the rest of the box).
 pub fn run(
@@ -243,12 +256,7 @@ pub fn run(
                     },
                     _ => None,
                 };
-                let mut next = Instant::now();
-                while Instant::now() < until {
-                    next += pace;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
+                paced(pace, until, || {
                     let status = match (&abuse, &token) {
                         (Abuse::HotSeat, Some(t)) => {
                             conn.post("/api/v1/reservations", Some(t), r#"{"scheduleId":1,"seatNo":1}"#)
@@ -261,7 +269,7 @@ pub fn run(
                         // Down or refusing connections: do not spin.
                         std::thread::sleep(Duration::from_millis(50));
                     }
-                }
+                });
             })
         })
         .collect()

@@ -4,7 +4,7 @@
 //! source addresses. Like a real attacker they reconnect when cut off. All of it goes to
 //! 127.0.0.1 (the replay binds 127.0.0.2…) and stops at a deadline.
 
-use crate::flood::{Conn, Tally};
+use crate::flood::{paced, Conn, Tally};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::Ordering;
@@ -231,16 +231,11 @@ pub fn malformed(bases: &[String], until: Instant, tally: Arc<Tally>) -> Vec<std
             let addrs = addrs.clone();
             let tally = tally.clone();
             std::thread::spawn(move || {
-                let mut next = Instant::now();
                 let mut i = w;
-                while Instant::now() < until {
-                    next += pace;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
+                paced(pace, until, || {
                     send_malformed(addrs[i % addrs.len()], i, &tally);
                     i += MALFORMED_WORKERS;
-                }
+                });
             })
         })
         .collect()
@@ -269,19 +264,14 @@ pub fn replay(bases: &[String], user: i64, until: Instant, tally: Arc<Tally>) ->
             std::thread::spawn(move || {
                 let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + k as u8);
                 let mut conn = Conn::new(&base).bound_to(from);
-                let mut next = Instant::now();
                 let mut n = 0usize;
-                while Instant::now() < until {
-                    next += pace;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
+                paced(pace, until, || {
                     let seat = 50 - (k + n) % 10;
                     let body = format!(r#"{{"scheduleId":1,"seatNo":{seat}}}"#);
                     let status = conn.post("/api/v1/reservations", Some(&token), &body).map(|(s, _)| s);
                     tally.count(status);
                     n += 1;
-                }
+                });
             })
         })
         .collect()
