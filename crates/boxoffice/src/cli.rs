@@ -174,6 +174,18 @@ pub struct ServeArgs {
     /// How often the admission loop runs.
     #[arg(long, env = "BOXOFFICE_ADMISSION_TICK", default_value = "100ms", value_parser = duration)]
     pub admission_tick: Duration,
+    /// How often each line's operator settings and inventory are re-read (an operator's change
+    /// also reaches this instance at once by notice; this is the bound when a notice is lost).
+    #[arg(long, env = "BOXOFFICE_LINE_REFRESH", default_value = "500ms", value_parser = duration)]
+    pub line_refresh: Duration,
+    /// Most active users per unsold seat of a concert: admission never lets in more (rounded up,
+    /// at least 1), so a nearly sold-out concert does not admit a crowd that cannot buy.
+    #[arg(long, env = "BOXOFFICE_ACTIVE_PER_SEAT", default_value_t = 2.0)]
+    pub active_per_seat: f64,
+    /// The operator's secret for /api/v1/admin/. Default: <data-dir>/admin.token, created on
+    /// first start. Instances that share a store must share it.
+    #[arg(long, env = "BOXOFFICE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// How often expired holds are marked in the store.
     #[arg(long, env = "BOXOFFICE_SWEEP_INTERVAL", default_value = "1s", value_parser = duration)]
     pub sweep_interval: Duration,

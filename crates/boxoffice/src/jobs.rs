@@ -38,6 +38,38 @@ pub fn spawn_admission(app: Arc<App>, every: Duration) -> JoinHandle<()> {
     })
 }
 
+/// Re-reads every line's operator settings and inventory (closing sold-out lines), and exports
+/// each line's state. Twice a second: an operator's change reaches every instance within a
+/// second even when the notice is lost.
+pub fn spawn_line_refresh(app: Arc<App>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.refresh_lines().await {
+                tracing::warn!(error = %e, "refreshing the lines' settings failed; retrying next tick");
+                continue;
+            }
+            for (concert, outflow, inventory) in app.line_states() {
+                let concert = concert.to_string();
+                let paused = |why| f64::from(u8::from(outflow.paused == Some(why)));
+                use crate::domain::line_controls::Paused;
+                metrics::gauge!("boxoffice_line_paused", "concert" => concert.clone(), "reason" => "operator")
+                    .set(paused(Paused::ByOperator));
+                metrics::gauge!("boxoffice_line_paused", "concert" => concert.clone(), "reason" => "no_seats")
+                    .set(paused(Paused::NoSeats));
+                metrics::gauge!("boxoffice_line_closed", "concert" => concert.clone())
+                    .set(f64::from(u8::from(outflow.closed.is_some())));
+                if let Some(inv) = inventory {
+                    metrics::gauge!("boxoffice_seats_unsold", "concert" => concert.clone()).set(inv.unsold as f64);
+                    metrics::gauge!("boxoffice_seats_free", "concert" => concert).set(inv.free as f64);
+                }
+            }
+        }
+    })
+}
+
 pub fn spawn_hold_sweeper(store: Arc<dyn Store>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);

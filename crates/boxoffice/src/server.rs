@@ -20,16 +20,16 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The signing secret: the flag if given, else `<data-dir>/token.secret`, created once so that a
-/// restart keeps everyone's token valid.
-fn token_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
-    if let Some(s) = &args.token_secret {
+/// A secret: the flag if given, else `<data-dir>/<file>`, created once so that a restart keeps it
+/// (every token stays valid; the operator's secret stays the same).
+fn load_secret(args: &ServeArgs, flag: Option<&String>, flag_name: &str, file: &str) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = flag {
         if s.len() < 16 {
-            bail!("--token-secret must be at least 16 characters");
+            bail!("{flag_name} must be at least 16 characters");
         }
         return Ok(s.as_bytes().to_vec());
     }
-    let path = args.store.data_dir.join("token.secret");
+    let path = args.store.data_dir.join(file);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let s = existing.trim();
         if s.len() >= 32 {
@@ -89,6 +89,9 @@ impl Server {
         if args.max_active == 0 {
             bail!("--max-active must be at least 1");
         }
+        if !(args.active_per_seat > 0.0 && args.active_per_seat.is_finite()) {
+            bail!("--active-per-seat must be a positive number");
+        }
         // The recorder first: metric handles made before it exists (the writer thread's) are no-ops.
         let metrics = crate::telemetry::metrics_handle();
         let lock = match crate::backends::embedded_db_path(&args.store)? {
@@ -98,7 +101,8 @@ impl Server {
             }
             None => None,
         };
-        let secret = token_secret(&args)?;
+        let secret = load_secret(&args, args.token_secret.as_ref(), "--token-secret", "token.secret")?;
+        let admin_secret = load_secret(&args, args.admin_token.as_ref(), "--admin-token", "admin.token")?;
         let backends = open_backends(&args.store, &args.redis, queue_cfg).await?;
         if args.demo && backends.store.is_empty().await.map_err(anyhow::Error::msg)? {
             backends.store.seed(SeedSpec::DEMO, Millis::now()).await.map_err(anyhow::Error::msg)?;
@@ -110,6 +114,8 @@ impl Server {
             claim_window: args.claim_window,
             join_limit: RateLimit { per_second: args.join_rate_limit.max(0.0), burst: args.join_burst },
             max_seats_per_order: args.max_seats_per_order.clamp(1, 100),
+            max_active: args.max_active,
+            active_per_seat: args.active_per_seat,
         };
         let store: Arc<dyn Store> = Arc::new(Instrumented(backends.store.clone()));
         let adaptive = (args.admission_control == AdmissionControlMode::Adaptive).then_some(AdaptiveConfig {
@@ -131,7 +137,8 @@ impl Server {
             admission,
         ));
         app.warm_up().await.map_err(anyhow::Error::msg)?;
-        let router = crate::http::router(app.clone(), metrics, args.web_dir.clone(), args.request_timeout);
+        let router =
+            crate::http::router(app.clone(), metrics, args.web_dir.clone(), args.request_timeout, admin_secret);
         let limits = crate::http::serve::ConnectionLimits {
             max_connections: args.max_connections.max(1),
             header_read_timeout: args.header_read_timeout,
@@ -151,6 +158,7 @@ impl Server {
         }));
         let jobs = vec![
             crate::jobs::spawn_admission(app.clone(), args.admission_tick),
+            crate::jobs::spawn_line_refresh(app.clone(), args.line_refresh),
             crate::jobs::spawn_hold_sweeper(store, args.sweep_interval),
             crate::jobs::spawn_dependency_probe(app.clone()),
             app.spawn_notice_listener(),

@@ -118,7 +118,7 @@ async fn two_instances_sell_each_seat_once() {
     }
     let space = scaleout::ScaleOutSpace::create().await;
     seed(&space.database_url, &["--users", "400", "--concerts", "1", "--schedules", "1", "--seats", "50"]);
-    let extra = ["--max-active", "1000", "--admission-rate", "100000"];
+    let extra = ["--max-active", "1000", "--admission-rate", "100000", "--active-per-seat", "8"];
     let a = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
     let b = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
     let c = reqwest::Client::new();

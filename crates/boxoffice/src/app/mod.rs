@@ -4,11 +4,13 @@
 pub mod admission;
 pub mod catalog;
 pub mod known_users;
+pub mod lines;
 pub mod rate_limit;
 pub mod seat_map;
 
 use crate::domain::booking::{self, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, Reservation};
 use crate::domain::error::Code;
+use crate::domain::line_controls::{Closed, Inventory, LineChange, LineSettings, Outflow, Paused};
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
@@ -32,6 +34,10 @@ pub struct BookingConfig {
     pub join_limit: rate_limit::RateLimit,
     /// Most seats one hold may take.
     pub max_seats_per_order: usize,
+    /// The waiting room's `--max-active`, which an operator may override per line.
+    pub max_active: u64,
+    /// Most active users per unsold seat of a concert.
+    pub active_per_seat: f64,
 }
 
 pub struct App {
@@ -50,6 +56,22 @@ pub struct App {
     streams_open: tokio::sync::watch::Sender<bool>,
     /// The admission rate: fixed, or adapted to the booking endpoints' health.
     pub admission: admission::AdmissionControl,
+    /// Each line's operator settings and inventory.
+    lines: lines::Lines,
+    /// One refresh at a time: a slow one must not overwrite a newer one's reading.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+/// What an operator sees of one line.
+#[derive(Debug, Clone, Copy)]
+pub struct LineFigures {
+    /// What admission may do now.
+    pub outflow: Outflow,
+    /// What the operator set.
+    pub settings: LineSettings,
+    pub inventory: Option<Inventory>,
+    pub active_per_seat: f64,
+    pub stats: crate::queue::RoomStats,
 }
 
 /// A schedule with how many of its seats can be held right now.
@@ -80,6 +102,8 @@ impl App {
             queue_changed: tokio::sync::watch::channel(0).0,
             streams_open: tokio::sync::watch::channel(true).0,
             admission,
+            lines: lines::Lines::new(cfg.max_active, cfg.active_per_seat),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -91,12 +115,14 @@ impl App {
     pub async fn warm_up(&self) -> Result<()> {
         let users = self.users.load(&*self.store).await?;
         tracing::info!(users, "known users loaded");
-        Ok(())
+        // Closed lines are closed again before anyone can join them.
+        self.refresh_lines().await
     }
 
     /// Runs one admission tick and wakes live subscribers when a line moved.
     pub async fn admission_tick(&self) -> Result<crate::queue::TickReport> {
-        let report = self.queue.tick(Millis::now(), self.admission.rate()).await?;
+        let limits = self.lines.limits(self.admission.rate());
+        let report = self.queue.tick(Millis::now(), &limits).await?;
         if report != crate::queue::TickReport::default() {
             self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
         }
@@ -140,7 +166,16 @@ impl App {
         if !self.users.exists(&*self.store, user).await? {
             return Err(booking::user_not_found(user));
         }
-        let joined = self.queue.join(concert, user, Millis::now()).await?;
+        let outflow = self.lines.outflow(concert, self.admission.rate());
+        if let Some(why) = outflow.closed {
+            return Err(why.refusal(concert));
+        }
+        let limits = crate::queue::Limits {
+            max_active: outflow.max_active,
+            rate: outflow.rate,
+            admit: outflow.admission_cap() > 0,
+        };
+        let joined = self.queue.join(concert, user, Millis::now(), limits).await?;
         if joined.created {
             metrics::counter!("boxoffice_queue_joins_total").increment(1);
         }
@@ -168,8 +203,97 @@ impl App {
         self.signer.verify(token)
     }
 
+    /// Where the ticket stands; an ended place in a closed line says why it closed.
     pub async fn standing(&self, ticket: Ticket) -> Result<Standing> {
-        self.queue.standing(ticket, Millis::now()).await
+        let standing = self.queue.standing(ticket, Millis::now()).await?;
+        if standing == Standing::Expired {
+            if let Some(why) = self.lines.outflow(ticket.concert, self.admission.rate()).closed {
+                return Ok(Standing::Closed(why));
+            }
+        }
+        Ok(standing)
+    }
+
+    /// Why admission of the concert's line is paused, and when a seat may come back (the first
+    /// live hold's end) when it is paused for want of seats.
+    pub fn pause_of(&self, concert: ConcertId) -> Option<(Paused, Option<Millis>)> {
+        let paused = self.lines.outflow(concert, self.admission.rate()).paused?;
+        let back = match paused {
+            Paused::NoSeats => self.lines.inventory(concert).and_then(|i| i.next_release_at),
+            Paused::ByOperator => None,
+        };
+        Some((paused, back))
+    }
+
+    // ---- the lines' live controls ----
+
+    /// Re-reads every line's settings and inventory, and closes or reopens lines whose state
+    /// changed. Runs at start, at least twice a second, and after every operator change.
+    pub async fn refresh_lines(&self) -> Result<()> {
+        let _one = self.refreshing.lock().await;
+        let settings = self.store.line_settings().await?;
+        let inventory = self.store.inventory(Millis::now()).await?;
+        self.lines.replace(settings, inventory);
+        self.apply_line_transitions().await
+    }
+
+    /// Closes lines that sold out or that the operator closed, and reopens reopened ones.
+    async fn apply_line_transitions(&self) -> Result<()> {
+        let mut result = Ok(());
+        for (concert, closed) in self.lines.transitions(self.admission.rate()) {
+            let applied = match closed {
+                Some(why) => self.queue.close(concert, why, Millis::now()).await.map(|ended| {
+                    if why == Closed::SoldOut {
+                        metrics::counter!("boxoffice_lines_sold_out_total").increment(1);
+                    }
+                    tracing::info!(%concert, why = why.as_str(), ended, "line closed");
+                }),
+                None => self.queue.reopen(concert).await.map(|()| tracing::info!(%concert, "line reopened")),
+            };
+            if let Err(e) = applied {
+                self.lines.unapply(concert);
+                result = Err(e);
+            } else {
+                self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
+            }
+        }
+        result
+    }
+
+    /// An operator's change to a line: stored and logged, then in force here at once and on
+    /// every other instance within a second (a notice, and their refresh in any case).
+    pub async fn change_line(&self, concert: ConcertId, change: LineChange) -> Result<(LineSettings, LineSettings)> {
+        self.catalog.concert(&*self.store, concert).await?;
+        let (before, after) = self.store.change_line(concert, change, Millis::now()).await?;
+        metrics::counter!("boxoffice_admin_actions_total", "action" => change.action()).increment(1);
+        self.refresh_lines().await?;
+        if let Err(e) = self.notices.publish(Notice::concert_changed(concert)).await {
+            tracing::warn!(error = %e, "could not tell other instances about a line change");
+        }
+        Ok((before, after))
+    }
+
+    /// A line's live figures for the operator.
+    pub async fn line_figures(&self, concert: ConcertId) -> Result<LineFigures> {
+        self.catalog.concert(&*self.store, concert).await?;
+        let stats = self.queue.stats().await?.into_iter().find(|s| s.concert == concert.get()).unwrap_or_default();
+        let settings = self.store.line_settings().await?.into_iter().find(|(c, _)| *c == concert).map(|(_, s)| s);
+        Ok(LineFigures {
+            outflow: self.lines.outflow(concert, self.admission.rate()),
+            settings: settings.unwrap_or_default(),
+            inventory: self.lines.inventory(concert),
+            active_per_seat: self.lines.active_per_seat(),
+            stats,
+        })
+    }
+
+    /// Every known line's outflow and inventory, for metrics.
+    pub fn line_states(&self) -> Vec<(ConcertId, Outflow, Option<Inventory>)> {
+        self.lines.all(self.admission.rate())
+    }
+
+    pub async fn admin_log(&self, limit: u32) -> Result<Vec<crate::store::AdminLogEntry>> {
+        self.store.admin_log(limit).await
     }
 
     /// Booking endpoints need an ACTIVE token: 403 with the position while waiting, 401 once ended.
@@ -180,6 +304,7 @@ impl App {
                 Err(Error::waiting(position, eta_seconds, retry_after))
             }
             Standing::Expired => Err(Error::token_expired()),
+            Standing::Closed(why) => Err(why.refusal(ticket.concert)),
         }
     }
 
@@ -258,6 +383,7 @@ impl App {
                     self.seats.apply(schedule, seat.seat_no, change);
                 }
                 if !held.again {
+                    self.lines.held(s.concert, r.seats.len() as u64, r.expires_at);
                     metrics::counter!("boxoffice_holds_created_total").increment(1);
                     metrics::counter!("boxoffice_seats_held_total").increment(r.seats.len() as u64);
                 }
@@ -282,6 +408,9 @@ impl App {
             let r = &released.reservation;
             for seat in &r.seats {
                 self.seats.apply(r.schedule, seat.seat_no, SeatChange::Released);
+            }
+            if let Ok(s) = self.catalog.schedule(&*self.store, r.schedule).await {
+                self.lines.released(s.concert, r.seats.len() as u64);
             }
             metrics::counter!("boxoffice_holds_released_total").increment(1);
             // Other instances' snapshots show the seats held: they must hear of it. If Redis is
@@ -319,7 +448,11 @@ impl App {
             loop {
                 match feed.recv().await {
                     Ok(Notice::SeatsFreed { schedule }) => app.seats.invalidate(ScheduleId::from_trusted(schedule)),
-                    Ok(Notice::ConcertChanged { .. }) => {}
+                    Ok(Notice::ConcertChanged { .. }) => {
+                        if let Err(e) = app.refresh_lines().await {
+                            tracing::warn!(error = %e, "refreshing lines after a notice failed");
+                        }
+                    }
                     Ok(Notice::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         app.seats.invalidate_all()
                     }
@@ -369,6 +502,16 @@ impl App {
         metrics::counter!("boxoffice_payments_total").increment(1);
         metrics::counter!("boxoffice_points_used_total").increment(receipt.amount as u64);
         self.queue.finish(ticket, now).await?;
+        // The last seat sold closes the line at once, here; others hear of it by notice.
+        self.lines.sold(s.concert, r.seats.len() as u64);
+        if self.lines.outflow(s.concert, self.admission.rate()).closed == Some(Closed::SoldOut) {
+            if let Err(e) = self.apply_line_transitions().await {
+                tracing::warn!(error = %e, "closing a sold-out line failed; the next refresh retries");
+            }
+            if let Err(e) = self.notices.publish(Notice::concert_changed(s.concert)).await {
+                tracing::warn!(error = %e, "could not tell other instances about a sell-out");
+            }
+        }
         Ok(receipt)
     }
 

@@ -94,7 +94,6 @@ codes! {
     IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED" => Conflict,
     HoldLimit = "HOLD_LIMIT" => Conflict,
     NotOnSaleYet = "NOT_ON_SALE_YET" => Conflict,
-    LineClosed = "LINE_CLOSED" => Conflict,
     StoreNotEmpty = "STORE_NOT_EMPTY" => Conflict,
     StoreExists = "STORE_EXISTS" => Conflict,
     BackupExists = "BACKUP_EXISTS" => Conflict,
@@ -102,6 +101,7 @@ codes! {
     // 410: over for good.
     HoldExpired = "HOLD_EXPIRED" => Gone,
     SoldOut = "SOLD_OUT" => Gone,
+    LineClosed = "LINE_CLOSED" => Gone,
     PayloadTooLarge = "PAYLOAD_TOO_LARGE" => PayloadTooLarge,
     // 422: well-formed, but not a value we take.
     InvalidId = "INVALID_ID" => Invalid,

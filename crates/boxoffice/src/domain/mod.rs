@@ -3,6 +3,7 @@
 pub mod booking;
 pub mod error;
 pub mod ids;
+pub mod line_controls;
 pub mod points;
 pub mod queue_policy;
 pub mod seat;

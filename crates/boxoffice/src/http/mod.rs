@@ -20,7 +20,7 @@ use axum::Router;
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use problem::ApiError;
-use routes::{booking, catalog, ops, points, queue};
+use routes::{admin, booking, catalog, ops, points, queue};
 use std::sync::Arc;
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -42,6 +42,8 @@ pub struct Shared {
     pub openapi: Bytes,
     /// Serve the pages from this directory instead of the copies compiled in.
     pub web_dir: Option<std::path::PathBuf>,
+    /// The operator's secret for /api/v1/admin/.
+    pub admin_secret: Vec<u8>,
     requests: request_metrics::RequestMetrics,
 }
 
@@ -57,9 +59,11 @@ pub fn router(
     metrics: PrometheusHandle,
     web_dir: Option<std::path::PathBuf>,
     request_timeout: std::time::Duration,
+    admin_secret: Vec<u8>,
 ) -> Router {
     let openapi = openapi::document(app.max_seats_per_order());
-    let state = AppState(Arc::new(Shared { app, metrics, openapi, web_dir, requests: Default::default() }));
+    let state =
+        AppState(Arc::new(Shared { app, metrics, openapi, web_dir, admin_secret, requests: Default::default() }));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/api/v1/queue/tokens", post(queue::join))
@@ -78,6 +82,8 @@ pub fn router(
         .route("/api/v1/users/{user_id}/points/charge", post(points::charge))
         .route("/api/v1/users/{user_id}/points/use", post(points::use_points))
         .route("/api/v1/users/{user_id}/points/history", get(points::history))
+        .route("/api/v1/admin/concerts/{concert_id}/line", get(admin::line).patch(admin::change_line))
+        .route("/api/v1/admin/audit", get(admin::audit))
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use super::problem::Problem;
-use super::routes::{booking, catalog, points, queue};
+use super::routes::{admin, booking, catalog, points, queue};
 use crate::app::seat_map::{SeatView, SeatsView};
 use crate::domain::booking::ReservationStatus;
 use crate::domain::booking::{PointsChange, Receipt};
@@ -15,15 +15,13 @@ struct QueueTokenAuth;
 impl Modify for QueueTokenAuth {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "queueToken",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("queue token from POST /api/v1/queue/tokens"))
-                    .build(),
-            ),
-        );
+        for (name, what) in [
+            ("queueToken", "queue token from POST /api/v1/queue/tokens"),
+            ("adminToken", "the operator's secret: --admin-token, or <data-dir>/admin.token"),
+        ] {
+            let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
     }
 }
 
@@ -35,6 +33,7 @@ impl Modify for QueueTokenAuth {
         catalog::concerts, catalog::schedules, catalog::seats,
         booking::hold, booking::get_reservation, booking::release, booking::my_reservations, booking::pay,
         points::balance, points::charge, points::use_points, points::history,
+        admin::line, admin::change_line, admin::audit,
     ),
     components(schemas(Problem, SeatView, SeatsView, SeatStatus, ReservationStatus, Receipt, PointsChange, crate::domain::Code)),
     modifiers(&QueueTokenAuth),

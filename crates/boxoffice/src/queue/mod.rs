@@ -4,8 +4,10 @@
 pub mod token;
 
 use crate::audit::AuditCheck;
+use crate::domain::line_controls::Closed;
 use crate::domain::{ConcertId, Millis, Result, UserId};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// What a verified token says: who, for which concert, and which place in line it was issued.
@@ -18,9 +20,18 @@ pub struct Ticket {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
-    Waiting { position: u64, eta_seconds: u64, retry_after: u64 },
-    Active { until: Millis },
+    Waiting {
+        position: u64,
+        eta_seconds: u64,
+        retry_after: u64,
+    },
+    Active {
+        until: Millis,
+    },
     Expired,
+    /// The line was closed (sold out, or by the operator) while this person was in it. The
+    /// queue backends answer `Expired`; the app knows why and says so.
+    Closed(Closed),
 }
 
 impl Standing {
@@ -52,6 +63,46 @@ pub struct QueueConfig {
     pub claim_window: Duration,
     /// How long an ACTIVE token lasts from admission.
     pub active_ttl: Duration,
+}
+
+/// What admission may do in one line now (`domain::line_controls::Outflow`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Most people active at once.
+    pub max_active: u64,
+    pub rate: f64,
+    /// False while admission is paused or the line closed: nobody is admitted.
+    pub admit: bool,
+}
+
+impl Limits {
+    /// Free slots with `live` people active.
+    pub fn free(&self, live: u64) -> u64 {
+        if self.admit {
+            self.max_active.saturating_sub(live)
+        } else {
+            0
+        }
+    }
+}
+
+/// The limits of every line, for one admission tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineLimits {
+    /// For a line with no entry of its own.
+    pub default: Limits,
+    pub lines: HashMap<ConcertId, Limits>,
+}
+
+impl LineLimits {
+    /// The same limits for every line.
+    pub fn uniform(default: Limits) -> Self {
+        Self { default, lines: HashMap::new() }
+    }
+
+    pub fn of(&self, concert: ConcertId) -> Limits {
+        self.lines.get(&concert).copied().unwrap_or(self.default)
+    }
 }
 
 /// One room's figures, for metrics and the admission log.
@@ -110,16 +161,24 @@ impl EndReason {
 #[async_trait]
 pub trait WaitingRoom: Send + Sync + 'static {
     /// Joins the concert's line, or returns the user's live place in it.
-    async fn join(&self, concert: ConcertId, user: UserId, now: Millis) -> Result<Joined>;
+    /// A new place is admitted at once when nobody waits ahead and `limits` allow. A closed
+    /// line refuses new places (`Code::SoldOut` or `Code::LineClosed`).
+    async fn join(&self, concert: ConcertId, user: UserId, now: Millis, limits: Limits) -> Result<Joined>;
     /// Where the ticket stands. The first look after admission claims the slot.
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing>;
     /// Ends an active ticket (after payment); a no-op for one already ended.
     async fn finish(&self, ticket: Ticket, now: Millis) -> Result<()>;
     /// The ticket's holder leaves the line, waiting or admitted.
     async fn leave(&self, ticket: Ticket, now: Millis) -> Result<Left>;
-    /// Drops no-shows and timed-out users, then admits from the front of each line at up to
-    /// `rate` people per second.
-    async fn tick(&self, now: Millis, rate: f64) -> Result<TickReport>;
+    /// Drops no-shows and timed-out users, then admits from the front of each line within its
+    /// limits.
+    async fn tick(&self, now: Millis, limits: &LineLimits) -> Result<TickReport>;
+    /// Ends everyone waiting in the line and refuses new places until `reopen`; people already
+    /// admitted keep their turn. Returns how many were waiting. Closing a closed line again
+    /// ends anyone who slipped in and changes nothing else.
+    async fn close(&self, concert: ConcertId, why: Closed, now: Millis) -> Result<u64>;
+    /// Takes new places again (the operator reopened the line).
+    async fn reopen(&self, concert: ConcertId) -> Result<()>;
     async fn stats(&self) -> Result<Vec<RoomStats>>;
     /// Queue invariants this backend can check on its own (FIFO, the active limit). The embedded
     /// queue's journal is audited with the store, so it has none of its own.

@@ -12,14 +12,15 @@ pub mod instrumented;
 /// What every store backend implements and shares, in one import.
 pub(crate) mod for_backends {
     pub(crate) use super::{
-        replay, seat_hold_lapsed, seat_is_free, store_response, AdminStore, BookingStore, Concert, Held, HoldRequest,
-        JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule, SeatRow, SeedSpec, Store,
-        RESERVATION_COLS, USER_ID_RANGES,
+        inventory_sql, replay, seat_hold_lapsed, seat_is_free, store_response, AdminLogEntry, AdminStore, BookingStore,
+        Concert, Held, HoldRequest, JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule,
+        SeatRow, SeedSpec, Store, RESERVATION_COLS, USER_ID_RANGES,
     };
 }
 
 use crate::audit::AuditReport;
 use crate::domain::booking::{PayRequest, PointsChange, PointsRequest, Receipt, Reservation};
+use crate::domain::line_controls::{Inventory, LineChange, LineSettings};
 use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
@@ -127,6 +128,17 @@ impl SeedSpec {
     pub const DEMO: SeedSpec = SeedSpec { users: 1000, concerts: 1, schedules: 3, seats: 50, balance: 0 };
 }
 
+/// One operator action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminLogEntry {
+    pub id: i64,
+    pub at: Millis,
+    pub concert_id: Option<ConcertId>,
+    pub action: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
     pub size: u64,
@@ -143,6 +155,39 @@ pub(crate) fn seat_is_free(now: &str) -> String {
 /// A seat whose hold ran out, which the sweeper frees.
 pub(crate) fn seat_hold_lapsed(now: &str) -> String {
     format!("(status = 'HELD' AND hold_expires_at <= {now})")
+}
+
+/// Every concert's seats over all its dates, as (concert, unsold, free, first live hold's end);
+/// `{now}` is where the instant is bound.
+pub(crate) fn inventory_sql(now: &str) -> String {
+    format!(
+        "SELECT sc.concert_id, COUNT(*) FILTER (WHERE status <> 'SOLD'), COUNT(*) FILTER (WHERE {free}), \
+         MIN(hold_expires_at) FILTER (WHERE status = 'HELD' AND hold_expires_at > {now}) \
+         FROM seats JOIN schedules sc ON sc.id = seats.schedule_id GROUP BY sc.concert_id",
+        free = seat_is_free(now),
+    )
+}
+
+impl AdminLogEntry {
+    /// From a stored row: (id, at, concert, action, before JSON, after JSON).
+    pub(crate) fn from_row(
+        id: i64,
+        at: i64,
+        concert: Option<i64>,
+        action: String,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Self {
+        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        Self {
+            id,
+            at: Millis(at),
+            concert_id: concert.map(ConcertId::from_trusted),
+            action,
+            before: json(before),
+            after: json(after),
+        }
+    }
 }
 
 /// Runs of consecutive ids ("gaps and islands"), in SQL both dialects understand.
@@ -262,6 +307,8 @@ port! {
         async fn expire_holds(&self, now: Millis) -> Result<u64>;
         /// Holds past their time that the sweeper has not marked yet (the hold-expiry backlog).
         async fn holds_past_expiry(&self, now: Millis) -> Result<u64>;
+        /// Every concert's seats: how many are unsold and free, and when a live hold runs out.
+        async fn inventory(&self, now: Millis) -> Result<Vec<(ConcertId, Inventory)>>;
     }
 }
 
@@ -272,6 +319,13 @@ port! {
         async fn seed(&self, spec: SeedSpec, now: Millis) -> Result<()>;
         /// Checks every invariant the store can see (and the queue's journal where it keeps one).
         async fn audit(&self, now: Millis) -> Result<AuditReport>;
+        /// The operator's settings of every line that has any.
+        async fn line_settings(&self) -> Result<Vec<(ConcertId, LineSettings)>>;
+        /// Applies an operator's change to a line and logs it (before and after), in one
+        /// transaction; returns the settings before and after.
+        async fn change_line(&self, concert: ConcertId, change: LineChange, now: Millis) -> Result<(LineSettings, LineSettings)>;
+        /// The operator actions, newest first.
+        async fn admin_log(&self, limit: u32) -> Result<Vec<AdminLogEntry>>;
     }
 }
 

@@ -8,6 +8,7 @@ mod support;
 mod bad_input;
 mod booking;
 mod fans;
+mod operator;
 mod points;
 mod queue;
 
@@ -57,6 +58,11 @@ conformance!(
     fans::leaving_the_line_moves_it_up_and_frees_the_slot,
     fans::leaving_while_being_admitted_keeps_fifo_and_the_limit,
     fans::seats_together_all_or_nothing,
+    operator::admin_calls_without_the_secret_change_nothing,
+    operator::a_paused_line_admits_nobody_until_resumed,
+    operator::a_limit_changed_live_takes_effect,
+    operator::selling_the_last_seat_closes_the_line,
+    operator::closing_and_reopening_a_line,
     fans::hold_again_release_and_my_tickets,
     fans::leaving_lets_held_seats_go_and_holds_are_per_concert,
     fans::a_release_racing_holds_and_payments_sells_each_seat_once,

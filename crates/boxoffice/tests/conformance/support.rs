@@ -69,6 +69,9 @@ impl Resp {
     }
 }
 
+/// The operator's secret of every test server.
+pub const ADMIN_TOKEN: &str = "conformance-admin-secret-0123456789";
+
 fn serve_args(space: Option<&ScaleOutSpace>, opts: &Opts, dir: &std::path::Path) -> ServeArgs {
     let mut a = ServeArgs::for_tests(dir);
     a.store.database_url = space.map(|s| s.database_url.clone());
@@ -83,6 +86,7 @@ fn serve_args(space: Option<&ScaleOutSpace>, opts: &Opts, dir: &std::path::Path)
     a.hold_ttl = opts.hold_ttl;
     a.sweep_interval = opts.sweep_interval;
     a.admission_tick = opts.admission_tick;
+    a.admin_token = Some(ADMIN_TOKEN.to_owned());
     a
 }
 

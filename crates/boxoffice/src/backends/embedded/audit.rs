@@ -98,7 +98,8 @@ const CHECKS: &[(&str, &[&str])] = &[
                WHERE admitted_at IS NOT NULL GROUP BY concert_id) a ON a.concert_id = w.concert_id \
              WHERE w.state = 'WAITING' AND w.seq < a.last_admitted",
             "SELECT 'concert', concert_id, 'seq', seq, 'ended without being admitted or leaving' FROM queue_entries \
-             WHERE state = 'EXPIRED' AND admitted_at IS NULL AND end_reason IS NOT 'LEFT'",
+             WHERE state = 'EXPIRED' AND admitted_at IS NULL \
+             AND end_reason NOT IN ('LEFT', 'SOLD_OUT', 'LINE_CLOSED')",
         ],
     ),
     (

@@ -4,8 +4,11 @@ use super::sqlite_error::db_err;
 use crate::domain::{Error, Result};
 use rusqlite::{Connection, OptionalExtension};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_group_holds.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_group_holds.sql")),
+    (3, include_str!("migrations/0003_line_controls.sql")),
+];
 
 /// Applies every migration not applied yet; returns how many ran.
 pub fn apply(conn: &mut Connection) -> Result<usize> {

@@ -9,6 +9,7 @@ use crate::domain::booking::{
     self, HoldDecision, LedgerRow, PayRequest, PointsChange, PointsRequest, Receipt, ReleaseDecision, Reservation,
     SeatForHold,
 };
+use crate::domain::line_controls::{Inventory, LineChange, LineSettings};
 use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
@@ -483,6 +484,28 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn inventory(&self, now: Millis) -> Result<Vec<(ConcertId, Inventory)>> {
+        self.db
+            .read(move |c| {
+                let mut s = c.prepare_cached(&inventory_sql("?1")).map_err(db_err)?;
+                let rows = s
+                    .query_map([now.0], |r| {
+                        Ok((
+                            ConcertId::from_trusted(r.get(0)?),
+                            Inventory {
+                                unsold: r.get::<_, i64>(1)? as u64,
+                                free: r.get::<_, i64>(2)? as u64,
+                                next_release_at: r.get::<_, Option<i64>>(3)?.map(Millis),
+                            },
+                        ))
+                    })
+                    .and_then(|rows| rows.collect())
+                    .map_err(db_err)?;
+                Ok(rows)
+            })
+            .await
+    }
+
     async fn holds_past_expiry(&self, now: Millis) -> Result<u64> {
         self.db
             .read(move |c| {
@@ -517,6 +540,94 @@ impl AdminStore for SqliteStore {
     async fn audit(&self, now: Millis) -> Result<AuditReport> {
         self.db.read(move |c| audit::run(c, now)).await
     }
+
+    async fn line_settings(&self) -> Result<Vec<(ConcertId, LineSettings)>> {
+        self.db.read(|c| all_line_settings(c, None)).await
+    }
+
+    async fn change_line(
+        &self,
+        concert: ConcertId,
+        change: LineChange,
+        now: Millis,
+    ) -> Result<(LineSettings, LineSettings)> {
+        self.db
+            .write(move |t| {
+                let before = all_line_settings(t, Some(concert))?.pop().map(|(_, s)| s).unwrap_or_default();
+                let after = change.apply(before);
+                let (logged_before, logged_after) = (store_response(&before)?, store_response(&after)?);
+                t.prepare_cached(
+                    "INSERT INTO line_settings (concert_id, max_active, admission_rate, paused, closed, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (concert_id) DO UPDATE SET \
+                     max_active = excluded.max_active, admission_rate = excluded.admission_rate, \
+                     paused = excluded.paused, closed = excluded.closed, updated_at = excluded.updated_at",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        concert.get(),
+                        after.max_active.map(|m| m as i64),
+                        after.admission_rate,
+                        after.paused,
+                        after.closed,
+                        now.0
+                    ])
+                })
+                .map_err(db_err)?;
+                t.prepare_cached(
+                    "INSERT INTO admin_log (at, concert_id, action, before, after) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![now.0, concert.get(), change.action(), logged_before, logged_after])
+                })
+                .map_err(db_err)?;
+                Ok((before, after))
+            })
+            .await
+    }
+
+    async fn admin_log(&self, limit: u32) -> Result<Vec<AdminLogEntry>> {
+        self.db
+            .read(move |c| {
+                let mut s = c
+                    .prepare_cached(
+                        "SELECT id, at, concert_id, action, before, after FROM admin_log ORDER BY id DESC LIMIT ?1",
+                    )
+                    .map_err(db_err)?;
+                let rows = s
+                    .query_map([limit], |r| {
+                        Ok(AdminLogEntry::from_row(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    })
+                    .and_then(|rows| rows.collect())
+                    .map_err(db_err)?;
+                Ok(rows)
+            })
+            .await
+    }
+}
+
+/// The operator's settings of one line, or of all.
+fn all_line_settings(c: &Connection, concert: Option<ConcertId>) -> Result<Vec<(ConcertId, LineSettings)>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT concert_id, max_active, admission_rate, paused, closed FROM line_settings \
+             WHERE ?1 IS NULL OR concert_id = ?1",
+        )
+        .map_err(db_err)?;
+    let rows = s
+        .query_map([concert.map(|c| c.get())], |r| {
+            Ok((
+                ConcertId::from_trusted(r.get(0)?),
+                LineSettings {
+                    max_active: r.get::<_, Option<i64>>(1)?.map(|m| m as u64),
+                    admission_rate: r.get(2)?,
+                    paused: r.get(3)?,
+                    closed: r.get(4)?,
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(db_err)?;
+    Ok(rows)
 }
 
 impl Store for SqliteStore {

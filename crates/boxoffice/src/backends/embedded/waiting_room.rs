@@ -17,9 +17,12 @@
 use super::db::Db;
 use super::line::WaitingLine;
 use super::sqlite_error::db_err;
+use crate::domain::line_controls::Closed;
 use crate::domain::queue_policy::{admission_step, eta_seconds, retry_after_seconds, smoothed_rate};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
-use crate::queue::{EndReason, Joined, Left, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
+use crate::queue::{
+    EndReason, Joined, Left, Limits, LineLimits, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom,
+};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use rusqlite::{params, Connection};
@@ -47,8 +50,9 @@ struct Line {
     /// The admission token bucket: allowance carried, and when it was last filled.
     carry: f64,
     filled_at: Option<Millis>,
-    /// The admission rate the last tick was given (the adaptive controller may change it).
-    pace: Option<f64>,
+    /// Set while the line is closed: new places are refused. Not journalled: the app closes
+    /// the line again from its settings before it serves (`App::warm_up`).
+    closed: Option<Closed>,
     /// Measured admissions per second; None until the first informative tick.
     rate: Option<f64>,
 }
@@ -276,7 +280,7 @@ fn admit(t: &Connection, concert: ConcertId, a: &Admission) -> Result<()> {
 
 impl Rooms {
     /// The next `n` people from the front of the line, as an admission at `now`.
-    fn admission(&self, line: &Line, n: u64, now: Millis) -> Admission {
+    fn admission(&self, line: &Line, n: u64, now: Millis, max_active: u64) -> Admission {
         let (places, last) = line.waiting.peek_front(n);
         Admission {
             first: line.waiting.base() + 1,
@@ -285,7 +289,7 @@ impl Rooms {
             claim_deadline: now.plus(self.cfg.claim_window),
             until: now.plus(self.cfg.active_ttl),
             active_after: line.active.len() as u64 + places.len() as u64,
-            max_active: self.cfg.max_active,
+            max_active,
             places,
         }
     }
@@ -311,10 +315,13 @@ impl Rooms {
 
     /// Runs on the writer. A user with a live place gets it back; otherwise a new place at the
     /// back, admitted at once when nobody waits ahead, a slot is free and the bucket allows.
-    fn join(&self, t: &Connection, concert: ConcertId, user: UserId) -> Result<Joined> {
+    fn join(&self, t: &Connection, concert: ConcertId, user: UserId, limits: Limits) -> Result<Joined> {
         let now = self.now();
         let handle = self.line(concert);
         let mut line = handle.write();
+        if let Some(why) = line.closed {
+            return Err(why.refusal(concert));
+        }
         let ended = match line.by_user.get(&user).copied() {
             Some(seq) => {
                 let ticket = Ticket { concert, user, seq };
@@ -345,11 +352,10 @@ impl Rooms {
         let mut bucket = None;
         if line.waiting.is_empty() {
             let live = line.active.len() - usize::from(ended.is_some_and(|s| line.active.contains_key(&s)));
-            let free = self.cfg.max_active.saturating_sub(live as u64);
-            let rate = line.pace.unwrap_or(self.cfg.admission_rate);
+            let free = limits.free(live as u64);
             // A bucket never used yet starts full (a second's worth, within the cap).
             let elapsed = line.since_filled(now).unwrap_or(1.0);
-            let (n, carry) = admission_step(line.carry, rate, elapsed, free, 1);
+            let (n, carry) = admission_step(line.carry, limits.rate, elapsed, free, 1);
             if n == 1 {
                 bucket = Some(carry);
             }
@@ -362,7 +368,7 @@ impl Rooms {
             claim_deadline: now.plus(self.cfg.claim_window),
             until: now.plus(self.cfg.active_ttl),
             active_after: line.active.len() as u64 + 1,
-            max_active: self.cfg.max_active,
+            max_active: limits.max_active,
         });
         if let Some(a) = &admission {
             admit(t, concert, a)?;
@@ -446,10 +452,32 @@ impl Rooms {
         Ok(was)
     }
 
+    /// Runs on the writer: everyone waiting goes home with `why`, and new places are refused.
+    fn close(&self, t: &Connection, concert: ConcertId, why: Closed) -> Result<u64> {
+        let now = self.now();
+        let handle = self.line(concert);
+        let mut line = handle.write();
+        let ended = t
+            .prepare_cached(
+                "UPDATE queue_entries SET state = 'EXPIRED', ended_at = ?2, end_reason = ?3 \
+                 WHERE concert_id = ?1 AND state = 'WAITING'",
+            )
+            .and_then(|mut s| s.execute(params![concert.get(), now.0, why.as_str()]))
+            .map_err(db_err)?;
+        let (gone, _) = line.waiting.take_front(u64::MAX);
+        for (seq, user) in gone {
+            if line.by_user.get(&user) == Some(&seq) {
+                line.by_user.remove(&user);
+            }
+        }
+        line.closed = Some(why);
+        Ok(ended as u64)
+    }
+
     /// Runs on the writer: one admission tick over every line. Every line's statements run
     /// first and memory changes only after all of them succeeded, so a failure leaves memory
     /// as the rolled-back journal has it.
-    fn tick(&self, t: &Connection, rate: f64) -> Result<TickReport> {
+    fn tick(&self, t: &Connection, limits: &LineLimits) -> Result<TickReport> {
         let now = self.now();
         struct Plan {
             line: SharedLine,
@@ -460,6 +488,7 @@ impl Rooms {
             elapsed: f64,
             waiting: u64,
             admission: Option<Admission>,
+            rate: f64,
         }
         let lines: Vec<_> = self.lines.read().iter().map(|(c, l)| (*c, l.clone())).collect();
         let mut plans = Vec::with_capacity(lines.len());
@@ -482,14 +511,15 @@ impl Rooms {
             // 2. Admit from the front while there is room and allowance.
             let ended = (no_shows.len() + timed_out.len()) as u64;
             let live = line.active.len() as u64 - ended;
-            let free = self.cfg.max_active.saturating_sub(live);
+            let limits = limits.of(concert);
+            let (rate, free) = (limits.rate, limits.free(live));
             // A bucket never used yet starts full; the measured pace starts from the next tick.
             let since = line.since_filled(now);
             let elapsed = since.unwrap_or(0.0);
             let waiting = line.waiting.len();
             let (admitted, carry) = admission_step(line.carry, rate, since.unwrap_or(1.0), free, waiting);
             let admission = (admitted > 0).then(|| {
-                let mut a = self.admission(&line, admitted, now);
+                let mut a = self.admission(&line, admitted, now, limits.max_active);
                 a.active_after -= ended;
                 a
             });
@@ -497,7 +527,7 @@ impl Rooms {
                 admit(t, concert, a)?;
             }
             drop(line);
-            plans.push(Plan { line: handle, no_shows, timed_out, admitted, carry, elapsed, waiting, admission });
+            plans.push(Plan { line: handle, no_shows, timed_out, admitted, carry, elapsed, waiting, admission, rate });
         }
         // Every statement ran: now memory.
         let mut report = TickReport::default();
@@ -505,10 +535,9 @@ impl Rooms {
             let mut line = p.line.write();
             Self::remove_active(&mut line, &p.no_shows);
             Self::remove_active(&mut line, &p.timed_out);
-            line.pace = Some(rate);
             line.carry = p.carry;
             line.filled_at = Some(now);
-            line.rate = smoothed_rate(line.rate, rate, p.admitted, p.elapsed, p.admitted == p.waiting);
+            line.rate = smoothed_rate(line.rate, p.rate, p.admitted, p.elapsed, p.admitted == p.waiting);
             if let Some(a) = &p.admission {
                 Self::apply_admission(&mut line, a);
             }
@@ -522,7 +551,7 @@ impl Rooms {
 
 #[async_trait]
 impl WaitingRoom for EmbeddedWaitingRoom {
-    async fn join(&self, concert: ConcertId, user: UserId, now: Millis) -> Result<Joined> {
+    async fn join(&self, concert: ConcertId, user: UserId, now: Millis, limits: Limits) -> Result<Joined> {
         // A live place is answered from memory: no write.
         if let Some(handle) = self.rooms.existing(concert) {
             let line = handle.read();
@@ -535,7 +564,7 @@ impl WaitingRoom for EmbeddedWaitingRoom {
             }
         }
         let rooms = self.rooms.clone();
-        self.db.write(move |t| rooms.join(t, concert, user)).await
+        self.db.write(move |t| rooms.join(t, concert, user, limits)).await
     }
 
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing> {
@@ -562,9 +591,22 @@ impl WaitingRoom for EmbeddedWaitingRoom {
         self.db.write(move |t| rooms.leave(t, ticket)).await
     }
 
-    async fn tick(&self, _now: Millis, rate: f64) -> Result<TickReport> {
+    async fn tick(&self, _now: Millis, limits: &LineLimits) -> Result<TickReport> {
         let rooms = self.rooms.clone();
-        self.db.write(move |t| rooms.tick(t, rate)).await
+        let limits = limits.clone();
+        self.db.write(move |t| rooms.tick(t, &limits)).await
+    }
+
+    async fn close(&self, concert: ConcertId, why: Closed, _now: Millis) -> Result<u64> {
+        let rooms = self.rooms.clone();
+        self.db.write(move |t| rooms.close(t, concert, why)).await
+    }
+
+    async fn reopen(&self, concert: ConcertId) -> Result<()> {
+        if let Some(line) = self.rooms.existing(concert) {
+            line.write().closed = None;
+        }
+        Ok(())
     }
 
     async fn stats(&self) -> Result<Vec<RoomStats>> {
@@ -603,6 +645,8 @@ mod tests {
         }
     }
 
+    const LIMITS: Limits = Limits { max_active: 1, rate: 1000.0, admit: true };
+
     fn id(n: i64) -> (ConcertId, UserId) {
         (ConcertId::from_trusted(1), UserId::from_trusted(n))
     }
@@ -623,8 +667,8 @@ mod tests {
         let room = Arc::new(EmbeddedWaitingRoom::open(cfg(), db.clone()).await.unwrap());
         let now = Millis::now();
         let (c, u1) = id(1);
-        assert!(matches!(room.join(c, u1, now).await.unwrap().standing, Standing::Active { .. }));
-        let second = room.join(c, id(2).1, now).await.unwrap();
+        assert!(matches!(room.join(c, u1, now, LIMITS).await.unwrap().standing, Standing::Active { .. }));
+        let second = room.join(c, id(2).1, now, LIMITS).await.unwrap();
         assert_eq!((second.ticket.seq, second.standing.position()), (2, Some(1)));
 
         // Hold the writer, queue three joins and the bomb behind it, then let them run as one batch.
@@ -632,14 +676,14 @@ mod tests {
         let mut doomed = Vec::new();
         for u in [3, 4] {
             let room = room.clone();
-            doomed.push(tokio::spawn(async move { room.join(c, id(u).1, now).await }));
+            doomed.push(tokio::spawn(async move { room.join(c, id(u).1, now, LIMITS).await }));
         }
         let bomb = tokio::spawn({
             let db = db.clone();
             async move { db.write(|c| c.execute("INSERT INTO bomb (u) VALUES (999999)", []).map_err(db_err)).await }
         });
         let room5 = room.clone();
-        doomed.push(tokio::spawn(async move { room5.join(c, id(5).1, now).await }));
+        doomed.push(tokio::spawn(async move { room5.join(c, id(5).1, now, LIMITS).await }));
         while db.pool_stats().in_use < 5 {
             tokio::task::yield_now().await;
         }
@@ -652,7 +696,7 @@ mod tests {
         // Memory was reloaded from the journal: the line is exactly what was committed.
         let stats = room.stats().await.unwrap();
         assert_eq!((stats[0].waiting, stats[0].active), (1, 1));
-        let next = room.join(c, id(6).1, now).await.unwrap();
+        let next = room.join(c, id(6).1, now, LIMITS).await.unwrap();
         assert_eq!(
             (next.ticket.seq, next.standing.position()),
             (3, Some(2)),
@@ -660,7 +704,7 @@ mod tests {
         );
         // And a restart agrees with memory.
         let reopened = EmbeddedWaitingRoom::open(cfg(), db.clone()).await.unwrap();
-        let again = reopened.join(c, id(6).1, now).await.unwrap();
+        let again = reopened.join(c, id(6).1, now, LIMITS).await.unwrap();
         assert_eq!((again.ticket.seq, again.created), (3, false));
     }
 }

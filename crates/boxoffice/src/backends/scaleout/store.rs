@@ -13,6 +13,7 @@ use crate::domain::booking::{
     SeatForHold,
 };
 use crate::domain::error::Code;
+use crate::domain::line_controls::{Inventory, LineChange, LineSettings};
 use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
@@ -25,8 +26,11 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_group_holds.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_group_holds.sql")),
+    (3, include_str!("migrations/0003_line_controls.sql")),
+];
 
 pub struct PgStore {
     pool: PgPool,
@@ -696,10 +700,129 @@ impl JobStore for PgStore {
         })
         .await
     }
+
+    async fn inventory(&self, now: Millis) -> Result<Vec<(ConcertId, Inventory)>> {
+        self.bounded(async {
+            let rows = sqlx::query(&inventory_sql("$1"))
+                .bind(now.0)
+                .fetch_all(&mut *self.conn().await?)
+                .await
+                .map_err(pg_err)?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    (
+                        ConcertId::from_trusted(r.get(0)),
+                        Inventory {
+                            unsold: r.get::<i64, _>(1) as u64,
+                            free: r.get::<i64, _>(2) as u64,
+                            next_release_at: r.get::<Option<i64>, _>(3).map(Millis),
+                        },
+                    )
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+/// The operator's settings of one line, or of all (`FOR UPDATE` inside a change).
+async fn all_line_settings(
+    c: &mut PgConnection,
+    concert: Option<ConcertId>,
+    lock: bool,
+) -> Result<Vec<(ConcertId, LineSettings)>> {
+    let sql = format!(
+        "SELECT concert_id, max_active, admission_rate, paused, closed FROM line_settings \
+         WHERE $1::BIGINT IS NULL OR concert_id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let rows = sqlx::query(&sql).bind(concert.map(|c| c.get())).fetch_all(&mut *c).await.map_err(pg_err)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                ConcertId::from_trusted(r.get(0)),
+                LineSettings {
+                    max_active: r.get::<Option<i64>, _>(1).map(|m| m as u64),
+                    admission_rate: r.get(2),
+                    paused: r.get(3),
+                    closed: r.get(4),
+                },
+            )
+        })
+        .collect())
 }
 
 #[async_trait]
 impl AdminStore for PgStore {
+    async fn line_settings(&self) -> Result<Vec<(ConcertId, LineSettings)>> {
+        self.bounded(async { all_line_settings(&mut *self.conn().await?, None, false).await }).await
+    }
+
+    async fn change_line(
+        &self,
+        concert: ConcertId,
+        change: LineChange,
+        now: Millis,
+    ) -> Result<(LineSettings, LineSettings)> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await.map_err(pg_err)?;
+            // Two operators at once: the second waits for the first and logs what it saw.
+            sqlx::query("INSERT INTO line_settings (concert_id, updated_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(concert.get())
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_err)?;
+            let before =
+                all_line_settings(&mut tx, Some(concert), true).await?.pop().map(|(_, s)| s).unwrap_or_default();
+            let after = change.apply(before);
+            sqlx::query(
+                "UPDATE line_settings SET max_active = $2, admission_rate = $3, paused = $4, closed = $5, \
+                 updated_at = $6 WHERE concert_id = $1",
+            )
+            .bind(concert.get())
+            .bind(after.max_active.map(|m| m as i64))
+            .bind(after.admission_rate)
+            .bind(after.paused)
+            .bind(after.closed)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+            sqlx::query("INSERT INTO admin_log (at, concert_id, action, before, after) VALUES ($1, $2, $3, $4, $5)")
+                .bind(now.0)
+                .bind(concert.get())
+                .bind(change.action())
+                .bind(store_response(&before)?)
+                .bind(store_response(&after)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_err)?;
+            tx.commit().await.map_err(pg_err)?;
+            Ok((before, after))
+        })
+        .await
+    }
+
+    async fn admin_log(&self, limit: u32) -> Result<Vec<AdminLogEntry>> {
+        self.bounded(async {
+            let rows = sqlx::query(
+                "SELECT id, at, concert_id, action, before, after FROM admin_log ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(pg_err)?;
+            Ok(rows
+                .iter()
+                .map(|r| AdminLogEntry::from_row(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+                .collect())
+        })
+        .await
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         self.bounded(async {
             sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users) AND NOT EXISTS (SELECT 1 FROM concerts)")

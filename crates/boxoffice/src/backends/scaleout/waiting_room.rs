@@ -3,9 +3,12 @@
 
 use crate::audit::AuditCheck;
 use crate::domain::error::Code;
+use crate::domain::line_controls::Closed;
 use crate::domain::queue_policy::{eta_seconds, retry_after_seconds};
 use crate::domain::{ConcertId, Error, Millis, Result, UserId};
-use crate::queue::{Joined, Left, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom};
+use crate::queue::{
+    Joined, Left, Limits, LineLimits, QueueConfig, RoomStats, Standing, TickReport, Ticket, WaitingRoom,
+};
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::Script;
@@ -33,6 +36,7 @@ pub struct RedisQueue {
     leave: Script,
     tick: Script,
     stats: Script,
+    close: Script,
 }
 
 fn redis_err(e: redis::RedisError) -> Error {
@@ -58,6 +62,7 @@ impl RedisQueue {
             leave: script!("lua/leave.lua"),
             tick: script!("lua/tick.lua"),
             stats: script!("lua/stats.lua"),
+            close: script!("lua/close.lua"),
         };
         // Fail at start if Redis cannot be reached at all; later outages are answered with 503.
         me.connection().await?;
@@ -149,19 +154,25 @@ impl RedisQueue {
 
 #[async_trait]
 impl WaitingRoom for RedisQueue {
-    async fn join(&self, concert: ConcertId, user: UserId, _now: Millis) -> Result<Joined> {
-        let keys = self
-            .keys(concert, &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket", "log", "max", "left"]);
+    async fn join(&self, concert: ConcertId, user: UserId, _now: Millis, limits: Limits) -> Result<Joined> {
+        let keys = self.keys(
+            concert,
+            &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket", "log", "max", "left", "closed"],
+        );
         let args = [
             concert.to_string(),
             user.to_string(),
-            self.cfg.max_active.to_string(),
-            self.cfg.admission_rate.to_string(),
+            limits.max_active.to_string(),
+            limits.rate.to_string(),
             self.cfg.claim_window.as_millis().to_string(),
             self.cfg.active_ttl.as_millis().to_string(),
+            u8::from(limits.admit).to_string(),
         ];
         let (seq, created, state, until, head, rate): (u64, i64, String, i64, u64, i64) =
             self.invoke("join", &self.join, keys, &args).await?;
+        if let Some(why) = Closed::parse(&state) {
+            return Err(why.refusal(concert));
+        }
         let ticket = Ticket { concert, user, seq };
         let standing =
             if state == "ACTIVE" { Standing::Active { until: Millis(until) } } else { self.waiting(seq, head, rate) };
@@ -195,15 +206,17 @@ impl WaitingRoom for RedisQueue {
         })
     }
 
-    async fn tick(&self, _now: Millis, rate: f64) -> Result<TickReport> {
+    async fn tick(&self, _now: Millis, limits: &LineLimits) -> Result<TickReport> {
         let mut report = TickReport::default();
-        let args = [
-            self.cfg.max_active.to_string(),
-            rate.to_string(),
-            self.cfg.claim_window.as_millis().to_string(),
-            self.cfg.active_ttl.as_millis().to_string(),
-        ];
         for concert in self.rooms().await? {
+            let limits = limits.of(concert);
+            let args = [
+                limits.max_active.to_string(),
+                limits.rate.to_string(),
+                self.cfg.claim_window.as_millis().to_string(),
+                self.cfg.active_ttl.as_millis().to_string(),
+                u8::from(limits.admit).to_string(),
+            ];
             let keys =
                 self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max", "left"]);
             let (admitted, no_shows, timed_out): (u64, u64, u64) = self.invoke("tick", &self.tick, keys, &args).await?;
@@ -212,6 +225,18 @@ impl WaitingRoom for RedisQueue {
             report.timed_out += timed_out;
         }
         Ok(report)
+    }
+
+    async fn close(&self, concert: ConcertId, why: Closed, _now: Millis) -> Result<u64> {
+        let keys = self.keys(concert, &["seq", "head", "wait", "users", "left", "closed", "log"]);
+        self.invoke("close", &self.close, keys, &[why.as_str().to_owned()]).await
+    }
+
+    async fn reopen(&self, concert: ConcertId) -> Result<()> {
+        let key = self.key(concert, "closed");
+        let _: i64 =
+            self.on_conn(|mut conn| async move { redis::cmd("DEL").arg(key).query_async(&mut conn).await }).await?;
+        Ok(())
     }
 
     async fn stats(&self) -> Result<Vec<RoomStats>> {
@@ -259,6 +284,18 @@ impl WaitingRoom for RedisQueue {
             let mut expect_first: Option<u64> = None;
             let mut last_at = 0u64;
             for entry in &log {
+                // A closed line passed places without admitting them (close.lua).
+                if let Some(passed) = entry.strip_prefix("x:") {
+                    let f: Vec<u64> = passed.split(':').filter_map(|x| x.parse().ok()).collect();
+                    match f[..] {
+                        [first, last, at] if expect_first.is_none_or(|e| e == first) && last >= first => {
+                            expect_first = Some(last + 1);
+                            last_at = last_at.max(at);
+                        }
+                        _ => fifo.push(format!("concert {concert}: closing entry {entry:?} out of order")),
+                    }
+                    continue;
+                }
                 let f: Vec<u64> = entry.split(':').filter_map(|x| x.parse().ok()).collect();
                 let [first, last, at, active_after, max_active] = f[..] else {
                     fifo.push(format!("concert {concert}: unreadable admission log entry {entry:?}"));

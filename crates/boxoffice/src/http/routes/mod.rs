@@ -1,3 +1,4 @@
+pub mod admin;
 pub mod booking;
 pub mod catalog;
 pub mod ops;

@@ -1,5 +1,7 @@
 //! The waiting room: join, and see where you stand.
 
+use crate::app::App;
+use crate::domain::line_controls::{Closed, Paused};
 use crate::domain::{ConcertId, UserId};
 use crate::http::extract::{ApiJson, Bearer, StreamBearer};
 use crate::http::problem::{ApiResult, Problem};
@@ -28,6 +30,10 @@ pub enum QueueStatus {
     Waiting,
     Active,
     Expired,
+    /// Every seat is sold: the line closed and this place ended.
+    SoldOut,
+    /// The operator closed the line: this place ended.
+    LineClosed,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -39,6 +45,14 @@ pub struct StatusResponse {
     pub eta_seconds: Option<u64>,
     /// When an ACTIVE token ends (RFC 3339).
     pub active_until: Option<String>,
+    /// Set while admission is paused: `OPERATOR`, or `NO_SEATS` when every seat left is held
+    /// (seats may come back when holds run out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "NO_SEATS")]
+    pub paused: Option<Paused>,
+    /// While paused for want of seats: when the first live hold runs out (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seats_may_return_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -49,30 +63,38 @@ pub struct TokenResponse {
     pub standing: StatusResponse,
 }
 
-fn view(s: Standing) -> (StatusResponse, Option<u64>) {
+/// The answer for a standing; `app` adds why admission is paused, for people waiting.
+fn view(app: &App, concert: ConcertId, s: Standing) -> (StatusResponse, Option<u64>) {
+    let ended = |status| StatusResponse {
+        status,
+        position: None,
+        eta_seconds: None,
+        active_until: None,
+        paused: None,
+        seats_may_return_at: None,
+    };
     match s {
-        Standing::Waiting { position, eta_seconds, retry_after } => (
-            StatusResponse {
-                status: QueueStatus::Waiting,
-                position: Some(position),
-                eta_seconds: Some(eta_seconds),
-                active_until: None,
-            },
-            Some(retry_after),
-        ),
+        Standing::Waiting { position, eta_seconds, retry_after } => {
+            let pause = app.pause_of(concert);
+            (
+                StatusResponse {
+                    status: QueueStatus::Waiting,
+                    position: Some(position),
+                    eta_seconds: Some(eta_seconds),
+                    paused: pause.map(|(p, _)| p),
+                    seats_may_return_at: pause.and_then(|(_, at)| at).map(|at| at.rfc3339()),
+                    ..ended(QueueStatus::Waiting)
+                },
+                Some(retry_after),
+            )
+        }
         Standing::Active { until } => (
-            StatusResponse {
-                status: QueueStatus::Active,
-                position: None,
-                eta_seconds: Some(0),
-                active_until: Some(until.rfc3339()),
-            },
+            StatusResponse { eta_seconds: Some(0), active_until: Some(until.rfc3339()), ..ended(QueueStatus::Active) },
             None,
         ),
-        Standing::Expired => (
-            StatusResponse { status: QueueStatus::Expired, position: None, eta_seconds: None, active_until: None },
-            None,
-        ),
+        Standing::Expired => (ended(QueueStatus::Expired), None),
+        Standing::Closed(Closed::SoldOut) => (ended(QueueStatus::SoldOut), None),
+        Standing::Closed(Closed::ByOperator) => (ended(QueueStatus::LineClosed), None),
     }
 }
 
@@ -91,6 +113,7 @@ fn retry_header(retry: Option<u64>) -> HeaderMap {
         (status = 200, description = "already in line: the same token and place", body = TokenResponse),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "unknown user or concert", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "the line is closed: SOLD_OUT (every seat is sold) or LINE_CLOSED (by the operator)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "this user asked for tokens too often (Retry-After says when to come back)", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
@@ -101,7 +124,7 @@ pub async fn join(
     let user = UserId::parse_json(&req.user_id)?;
     let concert = ConcertId::parse_json(&req.concert_id)?;
     let (joined, token) = s.app.join(concert, user).await?;
-    let (standing, retry) = view(joined.standing);
+    let (standing, retry) = view(&s.app, concert, joined.standing);
     let code = if joined.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((code, retry_header(retry), Json(TokenResponse { token, standing })))
 }
@@ -113,7 +136,7 @@ pub async fn join(
         (status = 401, description = "missing or forged token", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
-    let (body, retry) = view(s.app.standing(ticket).await?);
+    let (body, retry) = view(&s.app, ticket.concert, s.app.standing(ticket).await?);
     Ok((retry_header(retry), Json(body)))
 }
 
@@ -162,7 +185,7 @@ impl Drop for Subscriber {
 }
 
 /// Live position as Server-Sent Events (`event: status`, data as `GET /queue/status`). A new event
-/// is sent whenever the answer changes; the stream ends after `EXPIRED`. The token may be passed
+/// is sent whenever the answer changes; the stream ends after `EXPIRED`, `SOLD_OUT` or `LINE_CLOSED`. The token may be passed
 /// as `?token=` since EventSource cannot set headers.
 #[utoipa::path(get, path = "/api/v1/queue/events", tag = "queue", security(("queueToken" = [])),
     params(("token" = Option<String>, Query, description = "the queue token, when no Authorization header can be sent")),
@@ -215,12 +238,12 @@ pub async fn events(
                 None => st.app.standing(ticket).await.ok(),
             };
             if let Some(standing) = standing {
-                let (body, retry) = view(standing);
+                let (body, retry) = view(&st.app, ticket.concert, standing);
                 let json = serde_json::to_string(&body).unwrap_or_default();
                 if st.last.as_deref() != Some(json.as_str()) {
                     let pace = Duration::from_secs(retry.unwrap_or(1)).min(st.app.live_update_cap());
                     st.quiet_until = tokio::time::Instant::now() + pace;
-                    st.ended = body.status == QueueStatus::Expired;
+                    st.ended = !matches!(body.status, QueueStatus::Waiting | QueueStatus::Active);
                     st.last = Some(json.clone());
                     return Some((Ok::<_, std::convert::Infallible>(Event::default().event("status").data(json)), st));
                 }

@@ -1,7 +1,9 @@
--- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 rooms, 8 bucket, 9 log, 10 max, 11 left
--- ARGV: 1 concert, 2 user, 3 max_active, 4 rate_per_sec, 5 claim_window_ms, 6 active_ttl_ms
+-- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 rooms, 8 bucket, 9 log, 10 max, 11 left, 12 closed
+-- ARGV: 1 concert, 2 user, 3 max_active, 4 rate_per_sec, 5 claim_window_ms, 6 active_ttl_ms,
+--       7 admit (1, or 0 while admission is paused)
 -- Returns {seq, created (0|1), state ('WAITING'|'ACTIVE'), until_ms, head, rate_milli}; `head`
--- counts the places ahead whose people left, so a waiting position is seq - head.
+-- counts the places ahead whose people left, so a waiting position is seq - head. A closed line
+-- gives no new place: the state is then why it closed ('SOLD_OUT'|'LINE_CLOSED').
 local now = now_ms()
 local user = ARGV[2]
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -23,6 +25,8 @@ if seq then
   end
   redis.call('HDEL', KEYS[5], user)
 end
+local closed = redis.call('GET', KEYS[12])
+if closed then return {0, 0, closed, 0, 0, rate} end
 local s = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[5], user, s)
 redis.call('SADD', KEYS[7], ARGV[1])
@@ -32,13 +36,14 @@ local left = redis.call('ZCARD', KEYS[11])
 if s - 1 - head == left then
   local max_active = tonumber(ARGV[3])
   local active = redis.call('HLEN', KEYS[4])
-  local b = redis.call('HMGET', KEYS[8], 'last', 'carry', 'pace')
+  local b = redis.call('HMGET', KEYS[8], 'last', 'carry')
   local last, carry = tonumber(b[1]), tonumber(b[2]) or 0
-  local pace = tonumber(b[3]) or tonumber(ARGV[4])
+  local free = 0
+  if ARGV[7] == '1' then free = math.max(0, max_active - active) end
   -- A bucket never used yet starts full (a second's worth, within the cap).
   local elapsed = 1
   if last then elapsed = math.max(0, now - last) / 1000 end
-  local n, left = admission_step(carry, pace, elapsed, math.max(0, max_active - active), 1)
+  local n, left = admission_step(carry, tonumber(ARGV[4]), elapsed, free, 1)
   if n == 1 then
     local deadline, untl = now + tonumber(ARGV[5]), now + tonumber(ARGV[6])
     redis.call('HSET', KEYS[8], 'last', now, 'carry', tostring(left))

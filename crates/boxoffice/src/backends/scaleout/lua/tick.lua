@@ -1,7 +1,8 @@
 -- One admission tick of one concert's line, atomic, so any number of instances may run it:
 -- together they never exceed max_active or the rate, and admit strictly from the front.
 -- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 bucket, 8 log, 9 max, 10 left
--- ARGV: 1 max_active, 2 rate_per_sec, 3 claim_window_ms, 4 active_ttl_ms
+-- ARGV: 1 max_active, 2 rate_per_sec, 3 claim_window_ms, 4 active_ttl_ms, 5 admit (1, or 0 while
+--       admission is paused)
 -- Returns {admitted, no_shows, timed_out}
 local now = now_ms()
 local no_shows, timed_out = 0, 0
@@ -28,21 +29,23 @@ if last then elapsed = math.max(0, now - last) / 1000 end
 local active = redis.call('HLEN', KEYS[4])
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local issued = tonumber(redis.call('GET', KEYS[1]) or '0')
-local free = math.max(0, max_active - active)
+local free = 0
+if ARGV[5] == '1' then free = math.max(0, max_active - active) end
 local waiting = issued - head - redis.call('ZCARD', KEYS[10])
 local n
 -- A bucket never used yet starts full (a second's worth, within the cap).
 local fill = 1
 if last then fill = elapsed end
 n, carry = admission_step(carry, rate, fill, free, waiting)
--- 'pace' is the rate this tick was given: a join that admits at once uses the same bucket.
-redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry), 'pace', tostring(rate))
+redis.call('HSET', KEYS[7], 'last', now, 'carry', tostring(carry))
 local measured_next = smoothed_rate(measured, rate, n, elapsed, n >= waiting)
 if measured_next and measured_next ~= measured then
   redis.call('HSET', KEYS[7], 'rate', tostring(measured_next))
 end
-redis.call('SET', KEYS[9], max_active)
 if n > 0 then
+  -- The limit the audit holds the active count to: the one of the last admission (a limit
+  -- lowered later sends nobody home; it only stops admissions).
+  redis.call('SET', KEYS[9], max_active)
   local deadline, untl = now + tonumber(ARGV[3]), now + tonumber(ARGV[4])
   -- From the front: places whose people left are passed (and forgotten), the rest admitted.
   local s, admitted = head, 0
