@@ -89,6 +89,7 @@ pub fn router(
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route("/", get(web::index))
+        .route("/admin", get(web::admin))
         .route("/assets/{name}", get(web::asset))
         .route_layer(middleware::from_fn_with_state(state.clone(), track_metrics))
         // Inside routing, so spans are named by the matched route template, never the raw path.

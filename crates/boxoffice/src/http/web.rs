@@ -14,6 +14,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("index.html", "text/html; charset=utf-8", include_str!("../../../../web/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../../web/app.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../../../web/style.css")),
+    ("admin.html", "text/html; charset=utf-8", include_str!("../../../../web/admin.html")),
+    ("admin.js", "text/javascript; charset=utf-8", include_str!("../../../../web/admin.js")),
 ];
 
 fn serve(s: &AppState, name: &str) -> Response {
@@ -32,6 +34,11 @@ fn serve(s: &AppState, name: &str) -> Response {
 
 pub async fn index(State(s): State<AppState>) -> Response {
     serve(&s, "index.html")
+}
+
+/// The operator's page: live figures and controls of each line (it asks for the admin secret).
+pub async fn admin(State(s): State<AppState>) -> Response {
+    serve(&s, "admin.html")
 }
 
 pub async fn asset(State(s): State<AppState>, ApiPath(name): ApiPath<String>) -> Response {
