@@ -52,6 +52,21 @@
     tickets: [],
     leaveOpener: null, // the button that opened the leave dialog (focus goes back to it)
     lastStanding: null, // the last WAITING answer shown
+    preQueue: null, // the last PRE_QUEUE answer: {onSaleAt (ms, server clock), entryId}
+  };
+
+  // The line ended for everybody (not just this person's turn): the status, or the 410 code of a join.
+  const LINE_ENDED = {
+    SOLD_OUT: {
+      title: 'Sold out',
+      msg: 'Sold out — every seat has been sold. The line has closed.',
+      more: 'Nobody else can be let in, so your place in line has ended. If you bought a ticket, it is in My tickets.',
+    },
+    LINE_CLOSED: {
+      title: 'The line is closed',
+      msg: 'The line has been closed by the organiser.',
+      more: 'Your place in line has ended. If the organiser opens the line again, you can join it again from the concerts page.',
+    },
   };
 
   // ---------------------------------------------------------------- helpers
@@ -129,6 +144,25 @@
     return new Intl.DateTimeFormat(undefined, {
       weekday: 'short', day: 'numeric', month: 'short', hour: 'numeric', minute: '2-digit',
     }).format(d);
+  }
+
+  // A moment as the time of day on this device, HH:MM:SS (24-hour).
+  function fmtTimeOfDay(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return '';
+    return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+  }
+
+  // A countdown: "2:05", or "1:02:05" past an hour, or "3 days 4:05:00".
+  function fmtCountdown(ms) {
+    let s = Math.max(0, Math.ceil(ms / 1000));
+    const days = Math.floor(s / 86400);
+    s %= 86400;
+    const hh = Math.floor(s / 3600);
+    const mm = Math.floor((s % 3600) / 60);
+    const ss = String(s % 60).padStart(2, '0');
+    const clock = hh || days ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
+    return days ? `${days} day${days === 1 ? '' : 's'} ${clock}` : clock;
   }
 
   function fmtClock(ms) {
@@ -349,7 +383,11 @@
     try {
       await joinAs(userId, concert);
     } catch (e) {
-      if (e.code === 'USER_NOT_FOUND' || e.code === 'INVALID_ID' || e.status === 422) {
+      if (isLineEnded(e)) {
+        S.userId = userId;
+        S.concert = concert;
+        lineEnded(e.code);
+      } else if (e.code === 'USER_NOT_FOUND' || e.code === 'INVALID_ID' || e.status === 422) {
         const err = el('user-id-error');
         err.textContent = `There is no user ${userId} here. Try a smaller number.`;
         err.hidden = false;
@@ -373,26 +411,34 @@
     S.payKey = null;
     S.startPos = null;
     S.announcedPos = null;
+    S.preQueue = null;
     saveSession();
     onStatus(data, true);
   }
+
+  // A join or rejoin refused because the line is over: 410 SOLD_OUT or LINE_CLOSED.
+  const isLineEnded = (e) => e && e.status === 410 && Object.prototype.hasOwnProperty.call(LINE_ENDED, e.code);
 
   // ---------------------------------------------------------------- 2. waiting room
 
   // One place that reacts to a standing, wherever it came from (join, events, polling).
   function onStatus(st, fromJoin) {
     if (st.activeUntil) S.activeUntil = Date.parse(st.activeUntil);
-    if (st.status === 'WAITING') {
+    if (st.status === 'WAITING' || st.status === 'PRE_QUEUE') {
+      const render = st.status === 'WAITING' ? renderQueue : renderPreQueue;
       if (S.view === 'tickets' && S.ticketsBack === 'queue') {
-        renderQueue(st); // kept up to date behind "My tickets"
+        render(st); // kept up to date behind "My tickets"
       } else if (S.view !== 'queue') {
-        S.startPos = Math.max(S.startPos || 0, st.position || 0);
+        if (st.status === 'WAITING') S.startPos = Math.max(S.startPos || 0, st.position || 0);
         show('queue');
-        renderQueue(st);
+        render(st);
         startWatching();
       } else {
-        renderQueue(st);
+        render(st);
       }
+    } else if (LINE_ENDED[st.status]) {
+      stopWatching();
+      lineEnded(st.status);
     } else if (st.status === 'ACTIVE') {
       stopWatching();
       if (S.view === 'queue' || fromJoin || S.view === 'concerts' || S.view === 'ended'
@@ -409,8 +455,17 @@
     S.lastStanding = st;
     S.startPos = Math.max(S.startPos || 0, pos);
     saveSession();
+    if (S.preQueue) {
+      // The sale has started and the draw has given this person a place.
+      S.preQueue = null;
+      S.announcedPos = null;
+      setText('prequeue-announce', '');
+    }
+    setQueueMode(false);
     setText('queue-concert', `${S.concert.title} · ${S.concert.venue}`);
     setText('queue-position', String(pos));
+    showEntry('queue-entry', 'queue-entry-id', st.entryId);
+    renderPaused(st);
     const ahead = pos - 1;
     setText('queue-ahead', ahead === 0 ? "You're next!" : `${nf.format(ahead)} ${ahead === 1 ? 'person' : 'people'} ahead of you`);
     const pct = S.startPos > 1 ? Math.round(((S.startPos - pos) / (S.startPos - 1)) * 100) : 100;
@@ -418,13 +473,79 @@
     bar.setAttribute('aria-valuenow', String(pct));
     bar.setAttribute('aria-valuetext', `${pct}% of the way to the front`);
     bar.firstElementChild.style.width = `${Math.max(pct, 2)}%`;
-    setText('queue-eta', fmtEta(st.etaSeconds));
+    setText('queue-eta', st.paused ? 'not known while admission is paused' : fmtEta(st.etaSeconds));
     // Announce a new place, not every ETA wobble.
     if (S.announcedPos !== pos) {
       S.announcedPos = pos;
       setText('queue-announce', `You are number ${pos} in line. Estimated wait ${fmtEta(st.etaSeconds)}.`);
     }
     updateTitle(pos);
+  }
+
+  // Admission paused while this person waits: by the organiser, or because every seat left is on
+  // hold (seats may come back when the first hold runs out). The place in line is kept either way.
+  function renderPaused(st) {
+    const box = el('queue-paused');
+    let text = '';
+    if (st.paused === 'OPERATOR') {
+      text = 'Admission is paused by the organiser; you keep your place.';
+    } else if (st.paused === 'NO_SEATS') {
+      const at = st.seatsMayReturnAt ? fmtTimeOfDay(st.seatsMayReturnAt) : '';
+      text = at
+        ? `All remaining seats are on hold right now. Seats may come back at ${at} when holds run out; you keep your place.`
+        : 'All remaining seats are on hold right now. Seats may come back when holds run out; you keep your place.';
+    } else if (st.paused) {
+      text = 'Admission is paused for now; you keep your place.';
+    }
+    box.dataset.paused = st.paused || '';
+    showMsg('queue-paused', text);
+  }
+
+  function showEntry(boxId, idId, entryId) {
+    const box = el(boxId);
+    const ok = typeof entryId === 'string' && entryId !== '';
+    box.hidden = !ok;
+    setText(idId, ok ? entryId : '');
+  }
+
+  // The waiting room shows either the place in line or, before sales open, the pre-queue.
+  function setQueueMode(pre) {
+    el('prequeue').hidden = !pre;
+    el('queue-card').hidden = pre;
+    setText('queue-title', pre ? "You're in the pre-queue" : "You're in line");
+  }
+
+  // Before sales open: a countdown to onSaleAt, and the entry id of this person's draw entry.
+  function renderPreQueue(st) {
+    const first = !S.preQueue;
+    let at = Date.parse(st.onSaleAt);
+    // startsInSeconds is measured on the server's clock; use it when the time itself is missing.
+    if (!Number.isFinite(at) && Number.isFinite(st.startsInSeconds)) at = serverNow() + st.startsInSeconds * 1000;
+    S.preQueue = { onSaleAt: Number.isFinite(at) ? at : null, entryId: st.entryId || null };
+    S.lastStanding = null;
+    setQueueMode(true);
+    showMsg('queue-paused', '');
+    setText('queue-concert', `${S.concert.title} · ${S.concert.venue}`);
+    let when = 'Sales open soon.';
+    if (S.preQueue.onSaleAt != null) {
+      const iso = new Date(S.preQueue.onSaleAt).toISOString();
+      // More than a day away: the date too.
+      when = S.preQueue.onSaleAt - serverNow() > 86400000 ? `Sales open on ${fmtDate(iso)}.` : `Sales open at ${fmtTimeOfDay(iso)}.`;
+    }
+    setText('prequeue-at', when);
+    showEntry('prequeue-entry', 'prequeue-entry-id', S.preQueue.entryId);
+    tickPreQueue();
+    if (first) {
+      setText('prequeue-announce', `You are in the pre-queue. ${el('prequeue-at').textContent}${
+        S.preQueue.entryId ? ` Your entry id is ${S.preQueue.entryId.split('').join(' ')}.` : ''}`);
+    }
+    document.title = 'Pre-queue — boxoffice';
+  }
+
+  function tickPreQueue() {
+    if (!S.preQueue) return;
+    const left = S.preQueue.onSaleAt == null ? null : S.preQueue.onSaleAt - serverNow();
+    setText('prequeue-countdown', left == null ? '–' : left > 0 ? fmtCountdown(left) : 'Starting — the draw is under way…');
   }
 
   function setMode(mode) {
@@ -474,7 +595,7 @@
       const { data, headers } = await api('GET', '/queue/status', { token: S.token });
       if (gen !== S.watchGen) return;
       onStatus(data);
-      if (data.status !== 'WAITING') return;
+      if (data.status !== 'WAITING' && data.status !== 'PRE_QUEUE') return;
       delay = parseRetryAfter(headers.get('retry-after'));
       if (delay == null) delay = 2;
     } catch (e) {
@@ -490,6 +611,7 @@
 
   function tokenEnded(code) {
     if (S.view === 'done') return; // paying ends the token; that is not a problem
+    if (LINE_ENDED[code]) { lineEnded(code); return; }
     stopWatching();
     stopSeatRefresh();
     let msg;
@@ -510,6 +632,26 @@
     show('ended');
   }
 
+  // The line is over for everybody: sold out, or closed by the organiser. The token has ended.
+  function lineEnded(code) {
+    const what = LINE_ENDED[code];
+    if (S.view === 'done') { S.token = null; saveSession(); return; } // bought the last seat: keep the confirmation
+    stopWatching();
+    stopSeatRefresh();
+    S.hold = null;
+    S.payKey = null;
+    S.token = null;
+    S.preQueue = null;
+    saveSession();
+    setText('closed-title', what.title);
+    setText('line-closed-msg', what.msg);
+    el('view-closed').dataset.reason = code;
+    setText('closed-concert', S.concert ? `${S.concert.title} · ${S.concert.venue}` : '');
+    setText('closed-more', what.more);
+    if (S.view !== 'closed') show('closed');
+    document.title = `${what.title} — boxoffice`;
+  }
+
   async function rejoin() {
     if (!S.userId || !S.concert) { goHome(); return; }
     const b = el('rejoin-btn');
@@ -518,7 +660,8 @@
     try {
       await joinAs(S.userId, S.concert);
     } catch (e) {
-      showError(`Couldn't rejoin: ${e.message}`);
+      if (isLineEnded(e)) lineEnded(e.code);
+      else showError(`Couldn't rejoin: ${e.message}`);
     } finally {
       b.disabled = false;
     }
@@ -526,7 +669,8 @@
 
   // Common handling of errors from booking endpoints. Returns true if handled.
   function handleTokenError(e) {
-    if (e.status === 401) { tokenEnded(e.code); return true; }
+    // 401: the token ended; 410 SOLD_OUT / LINE_CLOSED: the line closed while this person was in it.
+    if (e.status === 401 || isLineEnded(e)) { tokenEnded(e.code); return true; }
     if (e.status === 403 && e.code === 'TOKEN_WAITING') {
       // Should not happen once admitted; go back to waiting.
       S.startPos = e.body.position || S.startPos;
@@ -1427,7 +1571,7 @@
   async function ticketsBack() {
     const back = S.ticketsBack;
     S.ticketsBack = null;
-    if (back === 'done' || back === 'ended') { show(back); return; }
+    if (back === 'done' || back === 'ended' || back === 'closed') { show(back); return; }
     if (back === 'queue' && S.token && (S.es || S.pollTimer)) {
       show('queue'); // still watched in the background, and up to date
       if (S.lastStanding) renderQueue(S.lastStanding);
@@ -1452,6 +1596,7 @@
 
   function tick() {
     const now = serverNow();
+    if (S.view === 'queue' && S.preQueue) tickPreQueue();
     if ((S.view === 'booking' || S.view === 'checkout') && S.activeUntil) {
       const left = S.activeUntil - now;
       setText('active-remaining', fmtClock(left));
@@ -1481,6 +1626,7 @@
       const { data } = await api('GET', '/queue/status', { token: S.token });
       if (data.status === 'ACTIVE' && data.activeUntil) S.activeUntil = Date.parse(data.activeUntil);
       else if (data.status === 'EXPIRED') tokenEnded('EXPIRED');
+      else if (LINE_ENDED[data.status]) tokenEnded(data.status);
     } catch (e) {
       if (e.status === 401) tokenEnded(e.code);
     } finally {

@@ -36,6 +36,69 @@ pub enum Command {
     Backup(BackupArgs),
     /// Put a backup in place as the embedded store of --data-dir (the server must be stopped).
     Restore(RestoreArgs),
+    /// The operator's controls of a running server: live figures, limits, pause, close, on-sale.
+    Admin(AdminArgs),
+    /// Recompute a published on-sale draw and say whether it holds up (exit 0) or not (exit 1).
+    VerifyDraw(VerifyDrawArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AdminArgs {
+    /// The server.
+    #[arg(long, env = "BOXOFFICE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The admin secret. Default: read from <data-dir>/admin.token.
+    #[arg(long, env = "BOXOFFICE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Where the server keeps admin.token, when no --admin-token is given.
+    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminAction {
+    /// A line's live figures.
+    Line {
+        concert: i64,
+    },
+    /// Change a line's limits or schedule its on-sale.
+    Set {
+        concert: i64,
+        #[arg(long)]
+        max_active: Option<u64>,
+        #[arg(long)]
+        admission_rate: Option<f64>,
+        /// RFC 3339, e.g. 2026-12-24T18:00:00Z.
+        #[arg(long)]
+        on_sale_at: Option<String>,
+    },
+    /// Stop admitting people (everyone keeps their place).
+    Pause {
+        concert: i64,
+    },
+    Resume {
+        concert: i64,
+    },
+    /// Send everyone waiting home and refuse new joins; admitted people keep their turn.
+    Close {
+        concert: i64,
+    },
+    Reopen {
+        concert: i64,
+    },
+    /// The operator actions, newest first.
+    Audit {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyDrawArgs {
+    /// The published draw: its URL (http://…/api/v1/concerts/<id>/draw), a file, or - for stdin.
+    pub source: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod notices;
+pub mod operator;
 pub mod queue;
 pub mod server;
 pub mod store;

@@ -22,6 +22,8 @@ async fn main() -> ExitCode {
         Some(Command::Healthcheck(args)) => Ok(healthcheck(&args)),
         Some(Command::Backup(args)) => backup(args),
         Some(Command::Restore(args)) => restore(args),
+        Some(Command::Admin(args)) => boxoffice::operator::admin(args).await,
+        Some(Command::VerifyDraw(args)) => boxoffice::operator::verify_draw(args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -144,3 +144,79 @@ async fn seed_and_audit_work_on_postgres_and_redis() {
     assert_eq!(lonely.status.code(), Some(2));
     assert!(text(&lonely).contains("needs --redis-url"), "{}", text(&lonely));
 }
+
+#[test]
+fn verify_draw_accepts_a_fair_draw_and_refuses_a_tampered_one() {
+    use boxoffice::domain::draw::{commitment, new_seed, order, PublishedDraw};
+    let dir = tempfile::tempdir().unwrap();
+    let seed = new_seed();
+    let fair = PublishedDraw {
+        concert_id: 1,
+        commitment: commitment(&seed),
+        entries: order(&seed, (0..300).map(|i| format!("{i:016x}"))),
+        seed,
+    };
+    let check = |d: &serde_json::Value| {
+        let path = dir.path().join("draw.json");
+        std::fs::write(&path, d.to_string()).unwrap();
+        boxoffice(&["verify-draw", path.to_str().unwrap()])
+    };
+    let ok = check(&serde_json::to_value(&fair).unwrap());
+    assert!(ok.status.success() && text(&ok).contains("OK"), "{}", text(&ok));
+    let mut swapped = fair.clone();
+    swapped.entries.swap(10, 11);
+    let bad = check(&serde_json::to_value(&swapped).unwrap());
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(text(&bad).contains("place 11"), "{}", text(&bad));
+    let mut forged = fair.clone();
+    forged.seed = new_seed();
+    let bad = check(&serde_json::to_value(&forged).unwrap());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("commitment"), "{}", text(&bad));
+    let not_yet =
+        check(&serde_json::json!({ "concertId": 1, "commitment": fair.commitment, "drawn": false, "seed": null }));
+    assert_eq!(not_yet.status.code(), Some(2), "{}", text(&not_yet));
+}
+
+#[test]
+fn admin_commands_drive_a_running_server() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()])
+        .env_remove("BOXOFFICE_DATABASE_URL")
+        .env_remove("BOXOFFICE_ADMIN_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("the server printed its address").unwrap();
+        if let Some(addr) = line.strip_prefix("boxoffice listening on ") {
+            break addr.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let data_dir = dir.path().to_str().unwrap();
+    // The secret is read from the data directory, where the server made it.
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--url", &url, "--data-dir", data_dir];
+        all.extend_from_slice(args);
+        boxoffice(&all)
+    };
+    let paused = admin(&["pause", "1"]);
+    assert!(paused.status.success(), "{}", text(&paused));
+    assert!(text(&paused).contains("\"paused\": \"OPERATOR\""), "{}", text(&paused));
+    let set = admin(&["set", "1", "--max-active", "7"]);
+    assert!(text(&set).contains("\"maxActive\": 7"), "{}", text(&set));
+    let audit = admin(&["audit"]);
+    let log: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(log["entries"][0]["action"], "set_max_active");
+    assert_eq!(log["entries"][1]["action"], "pause");
+    let refused = boxoffice(&["admin", "--url", &url, "--admin-token", "a-wrong-secret-of-length", "resume", "1"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let line = admin(&["line", "1"]);
+    assert!(text(&line).contains("\"paused\": \"OPERATOR\""), "the refused resume changed nothing: {}", text(&line));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -6,6 +6,7 @@ mod scaleout;
 
 use base64::Engine;
 use futures::future::join_all;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -248,6 +249,139 @@ async fn a_release_on_one_instance_frees_the_seat_on_the_other() {
     let (code, mine) =
         post(&c, format!("{}/api/v1/reservations", b.base), Some(&other), json!({"scheduleId": 1, "seatNo": 3})).await;
     assert_eq!(code, 201, "the released seat is b's to hold: {mine}");
+    let report = audit(&space.database_url, &space.prefix).await;
+    assert_eq!(report["ok"], true, "{report:#}");
+}
+
+/// A scheduled on-sale over three instances: 2,000 fans join the pre-queue, spread over all of
+/// them, before the start. At the start exactly one draw runs: every entry gets exactly one
+/// place, in the order `verify-draw` recomputes from the published seed, and a later join comes
+/// after all of them. A limit changed on one instance holds on the others within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_hold_one_draw_and_share_live_limits() {
+    if !scaleout::scaleout_ready() {
+        return;
+    }
+    const SECRET: &str = "operator-secret-of-the-deployment";
+    let space = scaleout::ScaleOutSpace::create().await;
+    seed(&space.database_url, &["--users", "2100", "--concerts", "1", "--schedules", "1", "--seats", "2000"]);
+    let extra = ["--max-active", "10", "--admission-rate", "100000", "--admin-token", SECRET];
+    let instances: Vec<Instance> =
+        (0..3).map(|_| Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra)).collect();
+    let bases: Vec<String> = instances.iter().map(|i| i.base.clone()).collect();
+    let c = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let admin = |base: &str, body: Value| {
+        c.patch(format!("{base}/api/v1/admin/concerts/1/line")).bearer_auth(SECRET).json(&body).send()
+    };
+    let starts = chrono::Utc::now() + chrono::Duration::seconds(12);
+    let r = admin(&bases[0], json!({ "onSaleAt": starts.to_rfc3339() })).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // 2,000 joins, 64 at a time, round-robin over the instances.
+    let joined: Vec<(u16, Value)> =
+        futures::stream::iter(1..=2000i64)
+            .map(|u| {
+                let (c, base) = (&c, &bases[(u % 3) as usize]);
+                async move {
+                    post(c, format!("{base}/api/v1/queue/tokens"), None, json!({ "userId": u, "concertId": 1 })).await
+                }
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+    assert!(chrono::Utc::now() < starts, "the pre-queue filled before the on-sale");
+    let mut entries_seen = std::collections::HashMap::new();
+    for (code, body) in &joined {
+        assert_eq!((*code, body["status"].as_str()), (201, Some("PRE_QUEUE")), "{body}");
+        assert_eq!(seq_of(body["token"].as_str().unwrap()), 0, "no place before the draw");
+        entries_seen.insert(body["entryId"].as_str().unwrap().to_owned(), ());
+    }
+    assert_eq!(entries_seen.len(), 2000, "one entry per fan");
+    // The draw, once the on-sale starts.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let drawn = loop {
+        let d: Value =
+            c.get(format!("{}/api/v1/concerts/1/draw", bases[1])).send().await.unwrap().json().await.unwrap();
+        if d["drawn"] == true {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the draw never ran: {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for base in &bases {
+        let d: Value = c.get(format!("{base}/api/v1/concerts/1/draw")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(d, drawn, "every instance publishes the same draw");
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), drawn.to_string()).unwrap();
+    let verified = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(["verify-draw", file.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    // Every entry has exactly one place, and the places follow the published order.
+    let entries: Vec<String> = serde_json::from_value(drawn["entries"].clone()).unwrap();
+    assert_eq!(entries.len(), 2000);
+    let redis = redis::Client::open(scaleout::redis_url()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let users: std::collections::HashMap<String, u64> =
+        redis::cmd("HGETALL").arg(format!("{}c:1:users", space.prefix)).query_async(&mut conn).await.unwrap();
+    let mut seqs: Vec<u64> = users.values().copied().collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=2000).collect::<Vec<u64>>(), "places 1..2000, each once");
+    let entry_of: std::collections::HashMap<u64, String> = joined
+        .iter()
+        .map(|(_, b)| (b["entryId"].as_str().unwrap().to_owned(), b["token"].as_str().unwrap()))
+        .map(|(e, t)| {
+            let payload = t.split('.').nth(1).unwrap();
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+            let user = i64::from_be_bytes(bytes[8..16].try_into().unwrap());
+            (users[&user.to_string()], e)
+        })
+        .collect();
+    let by_place: Vec<String> = (1..=2000).map(|s| entry_of[&s].clone()).collect();
+    assert_eq!(by_place, entries, "place n holds the n-th drawn entry");
+    let mut draws = 0.0;
+    for base in &bases {
+        let metrics = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        draws += metrics
+            .lines()
+            .find(|l| l.starts_with("boxoffice_draws_total"))
+            .and_then(|l| l.split_whitespace().last())
+            .map_or(0.0, |v| v.parse::<f64>().unwrap());
+    }
+    assert_eq!(draws, 1.0, "one instance drew, once");
+    let (code, late) =
+        post(&c, format!("{}/api/v1/queue/tokens", bases[2]), None, json!({ "userId": 2001, "concertId": 1 })).await;
+    assert_eq!(code, 201);
+    assert_eq!(seq_of(late["token"].as_str().unwrap()), 2001, "a later join comes after every drawn entry");
+    // A limit changed on instance 0 holds on instances 1 and 2 within a second.
+    let changed = Instant::now();
+    assert_eq!(admin(&bases[0], json!({ "maxActive": 25 })).await.unwrap().status(), 200);
+    let active_key = format!("{}c:1:act", space.prefix);
+    loop {
+        let active: u64 = redis::cmd("HLEN").arg(&active_key).query_async(&mut conn).await.unwrap();
+        let mut all = true;
+        for base in &bases[1..] {
+            let l: Value = c
+                .get(format!("{base}/api/v1/admin/concerts/1/line"))
+                .bearer_auth(SECRET)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            all &= l["maxActive"] == 25;
+        }
+        if all && active == 25 {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "the new limit did not reach every instance: active {active}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let report = audit(&space.database_url, &space.prefix).await;
     assert_eq!(report["ok"], true, "{report:#}");
 }

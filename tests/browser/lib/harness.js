@@ -211,6 +211,30 @@ async function waitView(page, name, timeout) {
   await tid(page, `view-${name}`).waitFor({ state: 'visible', timeout });
 }
 
+/**
+ * Polls `fn` (every `interval` ms) until it returns a truthy value, which is returned; throws after
+ * `timeout` ms, naming `what` and the last value seen. For conditions on the server, not the page.
+ */
+async function until(fn, { timeout = 10000, interval = 100, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() >= deadline) throw new Error(`${what}: not met within ${timeout} ms (last: ${JSON.stringify(last)})`);
+    await sleep(interval);
+  }
+}
+
+/** Waits until the text of a test id matches `re` (a RegExp), within `timeout` ms. */
+async function waitText(page, id, re, timeout = 15000) {
+  await page.waitForFunction(([sel, src, flags]) => {
+    const n = document.querySelector(sel);
+    return !!n && new RegExp(src, flags).test(n.textContent);
+  }, [`[data-testid="${id}"]`, re.source, re.flags], { timeout });
+}
+
 module.exports = {
-  startServer, joinAndWaitActive, buyViaApi, launchBrowser, newPage, shooter, tid, textOf, waitView, sleep, PHONE, DESKTOP,
+  startServer, joinAndWaitActive, buyViaApi, launchBrowser, newPage, shooter, tid, textOf, waitView, sleep, until, waitText,
+  PHONE, DESKTOP,
 };

@@ -6,15 +6,20 @@
 use crate::domain::line_controls::{outflow, Closed, Inventory, LineSettings, Outflow};
 use crate::domain::{ConcertId, Millis};
 use crate::queue::{Limits, LineLimits};
+use crate::store::DrawSeed;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct LineState {
     settings: LineSettings,
     inventory: Option<Inventory>,
     /// The close last applied to the waiting room, so each change is applied once.
     applied: Option<Closed>,
+    /// The on-sale draw's seed, once an on-sale is set.
+    seed: Option<DrawSeed>,
+    /// The waiting room said the draw has run.
+    drawn: bool,
 }
 
 pub struct Lines {
@@ -36,7 +41,7 @@ impl Lines {
     }
 
     pub fn outflow(&self, concert: ConcertId, default_rate: f64) -> Outflow {
-        let st = self.state.read().get(&concert).copied().unwrap_or_default();
+        let st = self.state.read().get(&concert).cloned().unwrap_or_default();
         self.outflow_of(&st, default_rate)
     }
 
@@ -46,6 +51,35 @@ impl Lines {
 
     pub fn all(&self, default_rate: f64) -> Vec<(ConcertId, Outflow, Option<Inventory>)> {
         self.state.read().iter().map(|(c, st)| (*c, self.outflow_of(st, default_rate), st.inventory)).collect()
+    }
+
+    /// When the line's on-sale starts, if one is set.
+    pub fn on_sale_at(&self, concert: ConcertId) -> Option<Millis> {
+        self.state.read().get(&concert).and_then(|s| s.settings.on_sale_at)
+    }
+
+    /// The published commitment of the line's draw seed.
+    pub fn commitment(&self, concert: ConcertId) -> Option<String> {
+        self.state.read().get(&concert).and_then(|s| s.seed.as_ref().map(|d| d.commitment.clone()))
+    }
+
+    /// The seed, to publish once the draw has run.
+    pub fn seed(&self, concert: ConcertId) -> Option<String> {
+        self.state.read().get(&concert).and_then(|s| s.seed.as_ref().map(|d| d.seed.clone()))
+    }
+
+    /// Lines whose on-sale has started and whose draw this instance has not seen run, with seeds.
+    pub fn due_draws(&self, now: Millis) -> Vec<(ConcertId, String)> {
+        self.state
+            .read()
+            .iter()
+            .filter(|(_, s)| !s.drawn && s.settings.on_sale_at.is_some_and(|t| t <= now))
+            .filter_map(|(c, s)| s.seed.as_ref().map(|d| (*c, d.seed.clone())))
+            .collect()
+    }
+
+    pub fn mark_drawn(&self, concert: ConcertId) {
+        self.state.write().entry(concert).or_default().drawn = true;
     }
 
     pub fn inventory(&self, concert: ConcertId) -> Option<Inventory> {
@@ -67,8 +101,16 @@ impl Lines {
     }
 
     /// Replaces what the store says; lines it no longer mentions keep only what was applied.
-    pub fn replace(&self, settings: Vec<(ConcertId, LineSettings)>, inventory: Vec<(ConcertId, Inventory)>) {
+    pub fn replace(
+        &self,
+        settings: Vec<(ConcertId, LineSettings)>,
+        inventory: Vec<(ConcertId, Inventory)>,
+        seeds: Vec<(ConcertId, DrawSeed)>,
+    ) {
         let mut state = self.state.write();
+        for (c, seed) in seeds {
+            state.entry(c).or_default().seed = Some(seed);
+        }
         for st in state.values_mut() {
             st.settings = LineSettings::default();
             st.inventory = None;
@@ -139,7 +181,7 @@ mod tests {
     fn local_sales_close_the_line_once() {
         let lines = Lines::new(100, 2.0);
         let c = ConcertId::from_trusted(1);
-        lines.replace(vec![], vec![(c, Inventory { unsold: 2, free: 2, next_release_at: None })]);
+        lines.replace(vec![], vec![(c, Inventory { unsold: 2, free: 2, next_release_at: None })], vec![]);
         assert!(lines.transitions(10.0).is_empty());
         assert_eq!(lines.limits(10.0).of(c), Limits { max_active: 4, rate: 10.0, admit: true });
         lines.held(c, 2, Millis(5));

@@ -62,8 +62,19 @@ pub struct App {
     refreshing: tokio::sync::Mutex<()>,
 }
 
+/// A line's draw as published (`domain::draw`).
+#[derive(Debug, Clone)]
+pub struct PublishedDrawView {
+    pub on_sale_at: Millis,
+    pub commitment: String,
+    /// Revealed once the draw has run.
+    pub seed: Option<String>,
+    /// The entries, first place first, once the draw has run.
+    pub entries: Option<Vec<String>>,
+}
+
 /// What an operator sees of one line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LineFigures {
     /// What admission may do now.
     pub outflow: Outflow,
@@ -71,6 +82,8 @@ pub struct LineFigures {
     pub settings: LineSettings,
     pub inventory: Option<Inventory>,
     pub active_per_seat: f64,
+    pub on_sale_at: Option<Millis>,
+    pub commitment: Option<String>,
     pub stats: crate::queue::RoomStats,
 }
 
@@ -121,12 +134,32 @@ impl App {
 
     /// Runs one admission tick and wakes live subscribers when a line moved.
     pub async fn admission_tick(&self) -> Result<crate::queue::TickReport> {
+        self.run_due_draws().await;
         let limits = self.lines.limits(self.admission.rate());
         let report = self.queue.tick(Millis::now(), &limits).await?;
         if report != crate::queue::TickReport::default() {
             self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
         }
         Ok(report)
+    }
+
+    /// Holds the draw of every line whose on-sale has started (once; several instances may try,
+    /// the waiting room draws once).
+    async fn run_due_draws(&self) {
+        let now = Millis::now();
+        for (concert, seed) in self.lines.due_draws(now) {
+            match self.queue.draw(concert, &seed, now).await {
+                Ok(given) => {
+                    self.lines.mark_drawn(concert);
+                    if let Some(n) = given {
+                        metrics::counter!("boxoffice_draws_total").increment(1);
+                        tracing::info!(%concert, places = n, "on-sale draw held");
+                        self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
+                    }
+                }
+                Err(e) => tracing::warn!(%concert, error = %e, "the on-sale draw failed; retrying next tick"),
+            }
+        }
     }
 
     /// The longest a live subscriber may go without re-reading its standing: a quarter of the
@@ -175,7 +208,8 @@ impl App {
             rate: outflow.rate,
             admit: outflow.admission_cap() > 0,
         };
-        let joined = self.queue.join(concert, user, Millis::now(), limits).await?;
+        let entry = self.lines.on_sale_at(concert).map(|_| self.signer.entry_id(concert, user));
+        let joined = self.queue.join(concert, user, Millis::now(), limits, entry).await?;
         if joined.created {
             metrics::counter!("boxoffice_queue_joins_total").increment(1);
         }
@@ -214,6 +248,25 @@ impl App {
         Ok(standing)
     }
 
+    /// The on-sale start and the draw entry of the ticket's user, when the line has an on-sale.
+    pub fn on_sale_of(&self, ticket: &Ticket) -> Option<(Millis, String)> {
+        let at = self.lines.on_sale_at(ticket.concert)?;
+        Some((at, self.signer.entry_id(ticket.concert, ticket.user)))
+    }
+
+    /// The line's draw as published: the commitment before the on-sale; the seed and the order
+    /// of entries once it has run.
+    pub async fn published_draw(&self, concert: ConcertId) -> Result<PublishedDrawView> {
+        self.catalog.concert(&*self.store, concert).await?;
+        let (Some(on_sale_at), Some(commitment)) = (self.lines.on_sale_at(concert), self.lines.commitment(concert))
+        else {
+            return Err(Error::new(Code::DrawNotFound, format!("concert {concert} has no scheduled on-sale")));
+        };
+        let entries = self.queue.drawn_order(concert).await?;
+        let seed = entries.as_ref().and_then(|_| self.lines.seed(concert));
+        Ok(PublishedDrawView { on_sale_at, commitment, seed, entries })
+    }
+
     /// Why admission of the concert's line is paused, and when a seat may come back (the first
     /// live hold's end) when it is paused for want of seats.
     pub fn pause_of(&self, concert: ConcertId) -> Option<(Paused, Option<Millis>)> {
@@ -233,7 +286,8 @@ impl App {
         let _one = self.refreshing.lock().await;
         let settings = self.store.line_settings().await?;
         let inventory = self.store.inventory(Millis::now()).await?;
-        self.lines.replace(settings, inventory);
+        let seeds = self.store.draw_seeds().await?;
+        self.lines.replace(settings, inventory, seeds);
         self.apply_line_transitions().await
     }
 
@@ -264,6 +318,9 @@ impl App {
     /// every other instance within a second (a notice, and their refresh in any case).
     pub async fn change_line(&self, concert: ConcertId, change: LineChange) -> Result<(LineSettings, LineSettings)> {
         self.catalog.concert(&*self.store, concert).await?;
+        if change.on_sale_at.is_some() && self.queue.drawn_order(concert).await?.is_some() {
+            return Err(Error::new(Code::OnSaleStarted, "the on-sale draw has run: its start can no longer move"));
+        }
         let (before, after) = self.store.change_line(concert, change, Millis::now()).await?;
         metrics::counter!("boxoffice_admin_actions_total", "action" => change.action()).increment(1);
         self.refresh_lines().await?;
@@ -283,6 +340,8 @@ impl App {
             settings: settings.unwrap_or_default(),
             inventory: self.lines.inventory(concert),
             active_per_seat: self.lines.active_per_seat(),
+            on_sale_at: self.lines.on_sale_at(concert),
+            commitment: self.lines.commitment(concert),
             stats,
         })
     }
@@ -305,6 +364,12 @@ impl App {
             }
             Standing::Expired => Err(Error::token_expired()),
             Standing::Closed(why) => Err(why.refusal(ticket.concert)),
+            Standing::PreQueue => {
+                let starts = self.lines.on_sale_at(ticket.concert).unwrap_or(Millis(0));
+                let wait = Millis::now().secs_until(starts).clamp(1, 30) as u64;
+                Err(Error::new(Code::NotOnSaleYet, format!("the on-sale starts at {}", starts.rfc3339()))
+                    .with_retry_after(wait))
+            }
         }
     }
 

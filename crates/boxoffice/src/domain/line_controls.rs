@@ -13,6 +13,8 @@ pub struct LineSettings {
     pub admission_rate: Option<f64>,
     pub paused: bool,
     pub closed: bool,
+    /// When the on-sale starts: joins before it go to the pre-queue, drawn at this instant.
+    pub on_sale_at: Option<Millis>,
 }
 
 /// One operator action on a line: only the fields given change.
@@ -22,6 +24,7 @@ pub struct LineChange {
     pub admission_rate: Option<f64>,
     pub paused: Option<bool>,
     pub closed: Option<bool>,
+    pub on_sale_at: Option<Millis>,
 }
 
 impl LineChange {
@@ -36,18 +39,20 @@ impl LineChange {
             admission_rate: self.admission_rate.or(before.admission_rate),
             paused: self.paused.unwrap_or(before.paused),
             closed: self.closed.unwrap_or(before.closed),
+            on_sale_at: self.on_sale_at.or(before.on_sale_at),
         }
     }
 
     /// The audit log's name for it: the one thing changed, or `change` for several.
     pub fn action(&self) -> &'static str {
-        match (self.max_active, self.admission_rate, self.paused, self.closed) {
-            (None, None, Some(true), None) => "pause",
-            (None, None, Some(false), None) => "resume",
-            (None, None, None, Some(true)) => "close",
-            (None, None, None, Some(false)) => "reopen",
-            (Some(_), None, None, None) => "set_max_active",
-            (None, Some(_), None, None) => "set_admission_rate",
+        match (self.max_active, self.admission_rate, self.paused, self.closed, self.on_sale_at) {
+            (None, None, Some(true), None, None) => "pause",
+            (None, None, Some(false), None, None) => "resume",
+            (None, None, None, Some(true), None) => "close",
+            (None, None, None, Some(false), None) => "reopen",
+            (Some(_), None, None, None, None) => "set_max_active",
+            (None, Some(_), None, None, None) => "set_admission_rate",
+            (None, None, None, None, Some(_)) => "schedule_on_sale",
             _ => "change",
         }
     }
@@ -168,12 +173,9 @@ mod tests {
 
     #[test]
     fn changes_only_what_is_given() {
-        let before = LineSettings { max_active: Some(10), admission_rate: None, paused: true, closed: false };
+        let before = LineSettings { max_active: Some(10), paused: true, ..Default::default() };
         let after = LineChange { admission_rate: Some(5.0), paused: Some(false), ..Default::default() }.apply(before);
-        assert_eq!(
-            after,
-            LineSettings { max_active: Some(10), admission_rate: Some(5.0), paused: false, closed: false }
-        );
+        assert_eq!(after, LineSettings { max_active: Some(10), admission_rate: Some(5.0), ..Default::default() });
         assert_eq!(LineChange { paused: Some(true), ..Default::default() }.action(), "pause");
         assert_eq!(LineChange { closed: Some(false), ..Default::default() }.action(), "reopen");
         assert_eq!(LineChange { max_active: Some(3), paused: Some(true), ..Default::default() }.action(), "change");
@@ -195,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_operator_overrides_the_defaults() {
-        let s = LineSettings { max_active: Some(3), admission_rate: Some(1.5), paused: true, closed: false };
+        let s = LineSettings { max_active: Some(3), admission_rate: Some(1.5), paused: true, ..Default::default() };
         let o = outflow(s, 1000, 50.0, inv(100, 0), 2.0);
         assert_eq!((o.max_active, o.rate, o.paused), (3, 1.5, Some(Paused::ByOperator)));
         let closed = LineSettings { closed: true, ..s };

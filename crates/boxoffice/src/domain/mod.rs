@@ -1,6 +1,7 @@
 //! Pure types and rules. Nothing in here knows about HTTP, SQL or Redis.
 
 pub mod booking;
+pub mod draw;
 pub mod error;
 pub mod ids;
 pub mod line_controls;

@@ -72,6 +72,7 @@ pub fn router(
         .route("/api/v1/queue/leave", post(queue::leave))
         .route("/api/v1/concerts", get(catalog::concerts))
         .route("/api/v1/concerts/{concert_id}/schedules", get(catalog::schedules))
+        .route("/api/v1/concerts/{concert_id}/draw", get(catalog::draw))
         .route("/api/v1/schedules/{schedule_id}/seats", get(catalog::seats))
         .route("/api/v1/reservations", post(booking::hold))
         .route("/api/v1/reservations/{reservation_id}", get(booking::get_reservation))

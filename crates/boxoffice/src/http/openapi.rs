@@ -30,7 +30,7 @@ impl Modify for QueueTokenAuth {
     info(title = "boxoffice", description = "Concert ticketing with a virtual waiting room. Errors are application/problem+json with a stable `code`."),
     paths(
         queue::join, queue::status, queue::events, queue::leave,
-        catalog::concerts, catalog::schedules, catalog::seats,
+        catalog::concerts, catalog::schedules, catalog::seats, catalog::draw,
         booking::hold, booking::get_reservation, booking::release, booking::my_reservations, booking::pay,
         points::balance, points::charge, points::use_points, points::history,
         admin::line, admin::change_line, admin::audit,

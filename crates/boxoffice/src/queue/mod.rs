@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// What a verified token says: who, for which concert, and which place in line it was issued.
+/// A token from the pre-queue has place 0: the backend finds the place the draw gave its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ticket {
     pub concert: ConcertId,
@@ -20,6 +21,8 @@ pub struct Ticket {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
+    /// Joined before the on-sale: no place until the draw.
+    PreQueue,
     Waiting {
         position: u64,
         eta_seconds: u64,
@@ -116,6 +119,8 @@ pub struct RoomStats {
     pub rate_per_sec: f64,
     /// ETA of the last person in line.
     pub eta_last_seconds: u64,
+    /// People in the pre-queue, waiting for the draw.
+    pub pre_queue: u64,
 }
 
 /// What one admission tick did, summed over rooms.
@@ -163,7 +168,16 @@ pub trait WaitingRoom: Send + Sync + 'static {
     /// Joins the concert's line, or returns the user's live place in it.
     /// A new place is admitted at once when nobody waits ahead and `limits` allow. A closed
     /// line refuses new places (`Code::SoldOut` or `Code::LineClosed`).
-    async fn join(&self, concert: ConcertId, user: UserId, now: Millis, limits: Limits) -> Result<Joined>;
+    /// With `entry` (the line has a scheduled on-sale), a join before the line's draw goes to
+    /// the pre-queue under that entry id, with place 0.
+    async fn join(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        now: Millis,
+        limits: Limits,
+        entry: Option<String>,
+    ) -> Result<Joined>;
     /// Where the ticket stands. The first look after admission claims the slot.
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing>;
     /// Ends an active ticket (after payment); a no-op for one already ended.
@@ -179,6 +193,12 @@ pub trait WaitingRoom: Send + Sync + 'static {
     async fn close(&self, concert: ConcertId, why: Closed, now: Millis) -> Result<u64>;
     /// Takes new places again (the operator reopened the line).
     async fn reopen(&self, concert: ConcertId) -> Result<()>;
+    /// The on-sale draw, once per line (`domain::draw`): every pre-queue entry gets a place at
+    /// the back of the line, in the order `seed` gives. Returns how many got a place, or None
+    /// when the line was drawn already (by this or another instance).
+    async fn draw(&self, concert: ConcertId, seed: &str, now: Millis) -> Result<Option<u64>>;
+    /// The drawn order of entries, first place first, once the draw has run.
+    async fn drawn_order(&self, concert: ConcertId) -> Result<Option<Vec<String>>>;
     async fn stats(&self) -> Result<Vec<RoomStats>>;
     /// Queue invariants this backend can check on its own (FIFO, the active limit). The embedded
     /// queue's journal is audited with the store, so it has none of its own.

@@ -29,6 +29,14 @@ impl TokenSigner {
         format!("{PREFIX}{}.{}", B64.encode(payload), B64.encode(tag))
     }
 
+    /// The user's pseudonymous entry in the concert's on-sale draw: the same on every instance
+    /// (they share the secret), recognisable by its fan, and saying nothing about who it is.
+    pub fn entry_id(&self, concert: ConcertId, user: UserId) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(format!("draw-entry:{concert}:{user}").as_bytes());
+        mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn verify(&self, token: &str) -> Result<Ticket> {
         let invalid = || Error::new(Code::TokenInvalid, "the queue token is malformed or forged");
         let rest = token.strip_prefix(PREFIX).ok_or_else(invalid)?;

@@ -13,8 +13,8 @@ pub mod instrumented;
 pub(crate) mod for_backends {
     pub(crate) use super::{
         inventory_sql, replay, seat_hold_lapsed, seat_is_free, store_response, AdminLogEntry, AdminStore, BookingStore,
-        Concert, Held, HoldRequest, JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead, Schedule,
-        SeatRow, SeedSpec, Store, RESERVATION_COLS, USER_ID_RANGES,
+        Concert, DrawSeed, Held, HoldRequest, JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead,
+        Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS, USER_ID_RANGES,
     };
 }
 
@@ -126,6 +126,26 @@ pub struct SeedSpec {
 impl SeedSpec {
     /// The `--demo` data: one concert, 3 dates of 50 seats, users 1..=1000 with no points.
     pub const DEMO: SeedSpec = SeedSpec { users: 1000, concerts: 1, schedules: 3, seats: 50, balance: 0 };
+}
+
+/// The secret seed of an on-sale's draw and its published commitment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawSeed {
+    pub seed: String,
+    pub commitment: String,
+}
+
+impl DrawSeed {
+    pub fn new() -> Self {
+        let seed = crate::domain::draw::new_seed();
+        Self { commitment: crate::domain::draw::commitment(&seed), seed }
+    }
+}
+
+impl Default for DrawSeed {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// One operator action, as the audit log keeps it.
@@ -326,6 +346,9 @@ port! {
         async fn change_line(&self, concert: ConcertId, change: LineChange, now: Millis) -> Result<(LineSettings, LineSettings)>;
         /// The operator actions, newest first.
         async fn admin_log(&self, limit: u32) -> Result<Vec<AdminLogEntry>>;
+        /// Every scheduled on-sale's draw seed and its commitment (made by `change_line` when an
+        /// on-sale is first set).
+        async fn draw_seeds(&self) -> Result<Vec<(ConcertId, DrawSeed)>>;
     }
 }
 

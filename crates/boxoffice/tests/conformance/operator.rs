@@ -50,7 +50,10 @@ pub async fn admin_calls_without_the_secret_change_nothing(b: Backend) {
     assert_eq!(change(&app, 1, json!({ "closed": true }), Some(&fan)).await.status, StatusCode::UNAUTHORIZED);
     let l = line(&app, 1).await;
     assert_eq!((l["paused"].clone(), l["closed"].clone()), (Value::Null, Value::Null));
-    assert_eq!(l["settings"], json!({ "maxActive": null, "admissionRate": null, "paused": false, "closed": false }));
+    assert_eq!(
+        l["settings"],
+        json!({ "maxActive": null, "admissionRate": null, "paused": false, "closed": false, "onSaleAt": null })
+    );
     let log = app.get("/api/v1/admin/audit", Some(ADMIN_TOKEN)).await;
     assert_eq!(log.body["entries"], json!([]), "nothing was logged");
     // Nonsense from the operator is refused too, and changes nothing.
@@ -206,5 +209,80 @@ pub async fn closing_and_reopening_a_line(b: Backend) {
     change(&app, 1, json!({ "closed": false }), Some(ADMIN_TOKEN)).await;
     let again = app.join(3, 1).await;
     assert_eq!((again.status, again.body["position"].clone()), (StatusCode::CREATED, json!(1)));
+    app.assert_audit_clean().await;
+}
+
+/// A scheduled on-sale: joins before it wait in the pre-queue with an entry id and no place; a
+/// restart keeps them; at the start one draw gives each entry one place in the order the
+/// published seed ranks them, which anyone can recompute; later joins queue behind them all;
+/// the draw is never held twice.
+pub async fn an_on_sale_draws_the_pre_queue_once_in_a_verifiable_order(b: Backend) {
+    use boxoffice::domain::draw::{verify, PublishedDraw};
+    let mut app = TestApp::spawn(b, Opts { max_active: 1, ..Opts::default() }).await;
+    let starts = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let r = change(&app, 1, json!({ "onSaleAt": starts.to_rfc3339() }), Some(ADMIN_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let commitment = r.body["line"]["drawCommitment"].as_str().expect("a commitment before the draw").to_owned();
+    let before = app.get("/api/v1/concerts/1/draw", None).await;
+    assert_eq!((before.body["drawn"].clone(), before.body["seed"].clone()), (json!(false), Value::Null));
+    assert_eq!(before.body["commitment"], commitment.as_str());
+    let mut fans = Vec::new();
+    for u in 1..=40 {
+        let j = app.join(u, 1).await;
+        assert_eq!((j.status, j.body["status"].as_str()), (StatusCode::CREATED, Some("PRE_QUEUE")), "{}", j.body);
+        assert!(j.body["position"].is_null() && j.body["startsInSeconds"].as_u64().unwrap() <= 4);
+        let entry = j.body["entryId"].as_str().expect("an entry id").to_owned();
+        fans.push((token(&j), entry));
+    }
+    let again = app.join(7, 1).await;
+    assert_eq!((again.status, again.body["token"].as_str()), (StatusCode::OK, Some(fans[6].0.as_str())));
+    // A booking call before the on-sale says so.
+    let early = app.get("/api/v1/concerts/1/schedules", Some(&fans[0].0)).await;
+    assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "NOT_ON_SALE_YET"));
+    app.restart().await;
+    assert!(chrono::Utc::now() < starts, "the pre-queue filled and the server restarted before the on-sale");
+    assert_eq!(line(&app, 1).await["preQueue"], 40, "a restart keeps every pre-queue entry");
+    let drawn = {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let d = app.get("/api/v1/concerts/1/draw", None).await;
+            if d.body["drawn"] == true {
+                break d.body;
+            }
+            assert!(Instant::now() < deadline, "the draw never ran: {}", d.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let published: PublishedDraw = serde_json::from_value(drawn.clone()).unwrap();
+    assert_eq!(verify(&published), Ok(()), "the published draw recomputes");
+    assert_eq!(published.commitment, commitment);
+    let mut entries = published.entries.clone();
+    entries.sort();
+    let mut mine: Vec<String> = fans.iter().map(|(_, e)| e.clone()).collect();
+    mine.sort();
+    assert_eq!(entries, mine, "every entry drawn exactly once");
+    // Each fan's place follows the draw: the first drawn is admitted, the others wait in order.
+    for (t, entry) in &fans {
+        let place = published.entries.iter().position(|e| e == entry).unwrap() as u64;
+        let s = app.status(t).await;
+        if place == 0 {
+            assert_eq!(s.body["status"], "ACTIVE", "{}", s.body);
+        } else {
+            assert_eq!(
+                (s.body["status"].as_str(), s.body["position"].as_u64()),
+                (Some("WAITING"), Some(place)),
+                "{}",
+                s.body
+            );
+        }
+        assert_eq!(s.body["entryId"], entry.as_str());
+    }
+    let late = app.join(41, 1).await;
+    assert_eq!((late.body["status"].as_str(), late.body["position"].as_u64()), (Some("WAITING"), Some(40)));
+    let moved = change(&app, 1, json!({ "onSaleAt": starts.to_rfc3339() }), Some(ADMIN_TOKEN)).await;
+    assert_eq!((moved.status, moved.code()), (StatusCode::CONFLICT, "ON_SALE_STARTED"));
+    app.restart().await;
+    assert_eq!(app.get("/api/v1/concerts/1/draw", None).await.body, drawn, "no second draw after a restart");
+    assert_eq!(app.status(late.body["token"].as_str().unwrap()).await.body["position"], 40);
     app.assert_audit_clean().await;
 }

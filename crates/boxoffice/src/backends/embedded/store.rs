@@ -557,10 +557,11 @@ impl AdminStore for SqliteStore {
                 let after = change.apply(before);
                 let (logged_before, logged_after) = (store_response(&before)?, store_response(&after)?);
                 t.prepare_cached(
-                    "INSERT INTO line_settings (concert_id, max_active, admission_rate, paused, closed, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (concert_id) DO UPDATE SET \
+                    "INSERT INTO line_settings (concert_id, max_active, admission_rate, paused, closed, updated_at, \
+                     on_sale_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (concert_id) DO UPDATE SET \
                      max_active = excluded.max_active, admission_rate = excluded.admission_rate, \
-                     paused = excluded.paused, closed = excluded.closed, updated_at = excluded.updated_at",
+                     paused = excluded.paused, closed = excluded.closed, updated_at = excluded.updated_at, \
+                     on_sale_at = excluded.on_sale_at",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -569,10 +570,20 @@ impl AdminStore for SqliteStore {
                         after.admission_rate,
                         after.paused,
                         after.closed,
-                        now.0
+                        now.0,
+                        after.on_sale_at.map(|t| t.0)
                     ])
                 })
                 .map_err(db_err)?;
+                if after.on_sale_at.is_some() {
+                    let d = DrawSeed::new();
+                    t.prepare_cached(
+                        "INSERT INTO draws (concert_id, seed, commitment, created_at) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (concert_id) DO NOTHING",
+                    )
+                    .and_then(|mut s| s.execute(params![concert.get(), d.seed, d.commitment, now.0]))
+                    .map_err(db_err)?;
+                }
                 t.prepare_cached(
                     "INSERT INTO admin_log (at, concert_id, action, before, after) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
@@ -581,6 +592,21 @@ impl AdminStore for SqliteStore {
                 })
                 .map_err(db_err)?;
                 Ok((before, after))
+            })
+            .await
+    }
+
+    async fn draw_seeds(&self) -> Result<Vec<(ConcertId, DrawSeed)>> {
+        self.db
+            .read(|c| {
+                let mut s = c.prepare_cached("SELECT concert_id, seed, commitment FROM draws").map_err(db_err)?;
+                let rows = s
+                    .query_map([], |r| {
+                        Ok((ConcertId::from_trusted(r.get(0)?), DrawSeed { seed: r.get(1)?, commitment: r.get(2)? }))
+                    })
+                    .and_then(|rows| rows.collect())
+                    .map_err(db_err)?;
+                Ok(rows)
             })
             .await
     }
@@ -609,7 +635,7 @@ impl AdminStore for SqliteStore {
 fn all_line_settings(c: &Connection, concert: Option<ConcertId>) -> Result<Vec<(ConcertId, LineSettings)>> {
     let mut s = c
         .prepare_cached(
-            "SELECT concert_id, max_active, admission_rate, paused, closed FROM line_settings \
+            "SELECT concert_id, max_active, admission_rate, paused, closed, on_sale_at FROM line_settings \
              WHERE ?1 IS NULL OR concert_id = ?1",
         )
         .map_err(db_err)?;
@@ -622,6 +648,7 @@ fn all_line_settings(c: &Connection, concert: Option<ConcertId>) -> Result<Vec<(
                     admission_rate: r.get(2)?,
                     paused: r.get(3)?,
                     closed: r.get(4)?,
+                    on_sale_at: r.get::<_, Option<i64>>(5)?.map(Millis),
                 },
             ))
         })

@@ -53,12 +53,35 @@ struct Line {
     /// Set while the line is closed: new places are refused. Not journalled: the app closes
     /// the line again from its settings before it serves (`App::warm_up`).
     closed: Option<Closed>,
+    /// The pre-queue: people who joined before the on-sale, with their draw entry ids.
+    pre: HashMap<UserId, String>,
+    /// The on-sale draw has run: joins queue FIFO behind the people it placed.
+    drawn: bool,
     /// Measured admissions per second; None until the first informative tick.
     rate: Option<f64>,
 }
 
 impl Line {
+    /// The ticket with its place: a pre-queue token (place 0) has the place the draw gave its
+    /// user; one still in the pre-queue, or whose user has no place, has none.
+    fn placed(&self, t: Ticket) -> std::result::Result<Ticket, Standing> {
+        if t.seq != 0 {
+            return Ok(t);
+        }
+        if self.pre.contains_key(&t.user) {
+            return Err(Standing::PreQueue);
+        }
+        match self.by_user.get(&t.user) {
+            Some(&seq) => Ok(Ticket { seq, ..t }),
+            None => Err(Standing::Expired),
+        }
+    }
+
     fn standing(&self, t: &Ticket, now: Millis, cfg: &QueueConfig) -> Standing {
+        let t = &match self.placed(*t) {
+            Ok(t) => t,
+            Err(s) => return s,
+        };
         if self.waiting.user_at(t.seq) == Some(t.user) {
             let position = self.waiting.position(t.seq);
             let eta = eta_seconds(position, self.rate.unwrap_or(cfg.admission_rate));
@@ -161,6 +184,17 @@ fn load(c: &Connection) -> Result<HashMap<ConcertId, Line>> {
         .map_err(db_err)?;
     for (concert, seq) in &max_seq {
         lines.entry(*concert).or_default().waiting = WaitingLine::after(*seq);
+    }
+    let mut s = c.prepare("SELECT concert_id, user_id, entry_id FROM queue_pre").map_err(db_err)?;
+    let pre: Vec<(i64, i64, String)> =
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).and_then(|rows| rows.collect()).map_err(db_err)?;
+    for (concert, user, entry) in pre {
+        lines.entry(ConcertId::from_trusted(concert)).or_default().pre.insert(UserId::from_trusted(user), entry);
+    }
+    let mut s = c.prepare("SELECT concert_id FROM queue_draws").map_err(db_err)?;
+    let drawn: Vec<i64> = s.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db_err)?;
+    for concert in drawn {
+        lines.entry(ConcertId::from_trusted(concert)).or_default().drawn = true;
     }
     let mut s = c
         .prepare(
@@ -315,7 +349,14 @@ impl Rooms {
 
     /// Runs on the writer. A user with a live place gets it back; otherwise a new place at the
     /// back, admitted at once when nobody waits ahead, a slot is free and the bucket allows.
-    fn join(&self, t: &Connection, concert: ConcertId, user: UserId, limits: Limits) -> Result<Joined> {
+    fn join(
+        &self,
+        t: &Connection,
+        concert: ConcertId,
+        user: UserId,
+        limits: Limits,
+        entry: Option<String>,
+    ) -> Result<Joined> {
         let now = self.now();
         let handle = self.line(concert);
         let mut line = handle.write();
@@ -340,6 +381,23 @@ impl Rooms {
                 _ => EndReason::NoShow,
             };
             end_entries(t, concert, &[old], why, now)?;
+        }
+        // Before the draw, a join with an entry id waits in the pre-queue, without a place.
+        if let Some(entry) = entry.filter(|_| !line.drawn) {
+            let pre_ticket = Ticket { concert, user, seq: 0 };
+            if line.pre.contains_key(&user) {
+                return Ok(Joined { ticket: pre_ticket, standing: Standing::PreQueue, created: false });
+            }
+            t.prepare_cached(
+                "INSERT INTO queue_pre (concert_id, user_id, entry_id, joined_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![concert.get(), user.get(), entry, now.0]))
+            .map_err(db_err)?;
+            if let Some(old) = ended {
+                Self::remove_active(&mut line, &[old]);
+            }
+            line.pre.insert(user, entry);
+            return Ok(Joined { ticket: pre_ticket, standing: Standing::PreQueue, created: true });
         }
         let seq = line.waiting.next_seq();
         t.prepare_cached(
@@ -394,6 +452,10 @@ impl Rooms {
         let now = self.now();
         let Some(handle) = self.existing(ticket.concert) else { return Ok(Standing::Expired) };
         let mut line = handle.write();
+        let ticket = match line.placed(ticket) {
+            Ok(t) => t,
+            Err(s) => return Ok(s),
+        };
         let until = match line.active.get(&ticket.seq) {
             Some((u, Active::Admitted { claim_deadline, until }))
                 if *u == ticket.user && *claim_deadline > now && *until > now =>
@@ -414,6 +476,7 @@ impl Rooms {
         let now = self.now();
         let Some(handle) = self.existing(ticket.concert) else { return Ok(()) };
         let mut line = handle.write();
+        let Ok(ticket) = line.placed(ticket) else { return Ok(()) };
         if !matches!(line.active.get(&ticket.seq), Some((u, _)) if *u == ticket.user) {
             return Ok(());
         }
@@ -427,6 +490,14 @@ impl Rooms {
         let now = self.now();
         let Some(handle) = self.existing(ticket.concert) else { return Ok(Left::AlreadyOver) };
         let mut line = handle.write();
+        if ticket.seq == 0 && line.pre.contains_key(&ticket.user) {
+            t.prepare_cached("DELETE FROM queue_pre WHERE concert_id = ?1 AND user_id = ?2")
+                .and_then(|mut s| s.execute(params![ticket.concert.get(), ticket.user.get()]))
+                .map_err(db_err)?;
+            line.pre.remove(&ticket.user);
+            return Ok(Left::Waiting);
+        }
+        let Ok(ticket) = line.placed(ticket) else { return Ok(Left::AlreadyOver) };
         let was = if line.waiting.user_at(ticket.seq) == Some(ticket.user) {
             Left::Waiting
         } else if matches!(line.active.get(&ticket.seq), Some((u, _)) if *u == ticket.user) {
@@ -464,6 +535,12 @@ impl Rooms {
             )
             .and_then(|mut s| s.execute(params![concert.get(), now.0, why.as_str()]))
             .map_err(db_err)?;
+        let pre = t
+            .prepare_cached("DELETE FROM queue_pre WHERE concert_id = ?1")
+            .and_then(|mut s| s.execute([concert.get()]))
+            .map_err(db_err)?;
+        line.pre.clear();
+        let ended = ended + pre;
         let (gone, _) = line.waiting.take_front(u64::MAX);
         for (seq, user) in gone {
             if line.by_user.get(&user) == Some(&seq) {
@@ -472,6 +549,61 @@ impl Rooms {
         }
         line.closed = Some(why);
         Ok(ended as u64)
+    }
+
+    /// Runs on the writer: the line's on-sale draw (`domain::draw`), once.
+    fn draw(&self, t: &Connection, concert: ConcertId, seed: &str) -> Result<Option<u64>> {
+        let now = self.now();
+        let handle = self.line(concert);
+        let mut line = handle.write();
+        if line.drawn {
+            return Ok(None);
+        }
+        let by_entry: HashMap<&str, UserId> = line.pre.iter().map(|(u, e)| (e.as_str(), *u)).collect();
+        let mut given = Vec::new();
+        let mut stale = Vec::new();
+        for entry in crate::domain::draw::order(seed, line.pre.values().cloned()) {
+            let user = by_entry[entry.as_str()];
+            match line.by_user.get(&user) {
+                // A live place from before the on-sale was set is kept.
+                Some(&seq) if line.standing(&Ticket { concert, user, seq }, now, &self.cfg) != Standing::Expired => {
+                    continue
+                }
+                Some(&seq) => stale.push(seq),
+                None => {}
+            }
+            given.push((entry, user));
+        }
+        end_entries(t, concert, &stale, EndReason::NoShow, now)?;
+        let first = line.waiting.next_seq();
+        {
+            let mut ins = t
+                .prepare_cached(
+                    "INSERT INTO queue_entries (concert_id, seq, user_id, state, joined_at) \
+                     VALUES (?1, ?2, ?3, 'WAITING', ?4)",
+                )
+                .map_err(db_err)?;
+            for (i, (_, user)) in given.iter().enumerate() {
+                ins.execute(params![concert.get(), (first + i as u64) as i64, user.get(), now.0]).map_err(db_err)?;
+            }
+        }
+        let entries: Vec<&String> = given.iter().map(|(e, _)| e).collect();
+        let entries = serde_json::to_string(&entries).map_err(|e| Error::internal(e.to_string()))?;
+        t.prepare_cached("DELETE FROM queue_pre WHERE concert_id = ?1")
+            .and_then(|mut s| s.execute([concert.get()]))
+            .map_err(db_err)?;
+        t.prepare_cached("INSERT INTO queue_draws (concert_id, seed, drawn_at, entries) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![concert.get(), seed, now.0, entries]))
+            .map_err(db_err)?;
+        // Journal written: now memory.
+        Self::remove_active(&mut line, &stale);
+        for (_, user) in &given {
+            let seq = line.waiting.push(*user);
+            line.by_user.insert(*user, seq);
+        }
+        line.pre.clear();
+        line.drawn = true;
+        Ok(Some(given.len() as u64))
     }
 
     /// Runs on the writer: one admission tick over every line. Every line's statements run
@@ -551,10 +683,21 @@ impl Rooms {
 
 #[async_trait]
 impl WaitingRoom for EmbeddedWaitingRoom {
-    async fn join(&self, concert: ConcertId, user: UserId, now: Millis, limits: Limits) -> Result<Joined> {
-        // A live place is answered from memory: no write.
+    async fn join(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        now: Millis,
+        limits: Limits,
+        entry: Option<String>,
+    ) -> Result<Joined> {
+        // A live place, or one in the pre-queue, is answered from memory: no write.
         if let Some(handle) = self.rooms.existing(concert) {
             let line = handle.read();
+            if line.pre.contains_key(&user) && line.closed.is_none() {
+                let ticket = Ticket { concert, user, seq: 0 };
+                return Ok(Joined { ticket, standing: Standing::PreQueue, created: false });
+            }
             if let Some(&seq) = line.by_user.get(&user) {
                 let ticket = Ticket { concert, user, seq };
                 let standing = line.standing(&ticket, now, &self.rooms.cfg);
@@ -564,7 +707,7 @@ impl WaitingRoom for EmbeddedWaitingRoom {
             }
         }
         let rooms = self.rooms.clone();
-        self.db.write(move |t| rooms.join(t, concert, user, limits)).await
+        self.db.write(move |t| rooms.join(t, concert, user, limits, entry)).await
     }
 
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing> {
@@ -572,7 +715,8 @@ impl WaitingRoom for EmbeddedWaitingRoom {
         {
             let line = handle.read();
             let s = line.standing(&ticket, now, &self.rooms.cfg);
-            let unclaimed = matches!(line.active.get(&ticket.seq), Some((_, Active::Admitted { .. })));
+            let seq = line.placed(ticket).map_or(0, |t| t.seq);
+            let unclaimed = matches!(line.active.get(&seq), Some((_, Active::Admitted { .. })));
             if !(unclaimed && matches!(s, Standing::Active { .. })) {
                 return Ok(s);
             }
@@ -609,6 +753,27 @@ impl WaitingRoom for EmbeddedWaitingRoom {
         Ok(())
     }
 
+    async fn draw(&self, concert: ConcertId, seed: &str, _now: Millis) -> Result<Option<u64>> {
+        if self.rooms.existing(concert).is_some_and(|l| l.read().drawn) {
+            return Ok(None);
+        }
+        let (rooms, seed) = (self.rooms.clone(), seed.to_owned());
+        self.db.write(move |t| rooms.draw(t, concert, &seed)).await
+    }
+
+    async fn drawn_order(&self, concert: ConcertId) -> Result<Option<Vec<String>>> {
+        let stored: Option<String> = self
+            .db
+            .read(move |c| {
+                use rusqlite::OptionalExtension;
+                c.query_row("SELECT entries FROM queue_draws WHERE concert_id = ?1", [concert.get()], |r| r.get(0))
+                    .optional()
+                    .map_err(db_err)
+            })
+            .await?;
+        stored.map(|s| serde_json::from_str(&s).map_err(|e| Error::internal(format!("stored draw: {e}")))).transpose()
+    }
+
     async fn stats(&self) -> Result<Vec<RoomStats>> {
         let lines = self.rooms.lines.read();
         let cfg = &self.rooms.cfg;
@@ -624,6 +789,7 @@ impl WaitingRoom for EmbeddedWaitingRoom {
                     max_active: cfg.max_active,
                     rate_per_sec: line.rate.unwrap_or(0.0),
                     eta_last_seconds: eta_seconds(waiting, line.rate.unwrap_or(cfg.admission_rate)),
+                    pre_queue: line.pre.len() as u64,
                 }
             })
             .collect())
@@ -667,8 +833,8 @@ mod tests {
         let room = Arc::new(EmbeddedWaitingRoom::open(cfg(), db.clone()).await.unwrap());
         let now = Millis::now();
         let (c, u1) = id(1);
-        assert!(matches!(room.join(c, u1, now, LIMITS).await.unwrap().standing, Standing::Active { .. }));
-        let second = room.join(c, id(2).1, now, LIMITS).await.unwrap();
+        assert!(matches!(room.join(c, u1, now, LIMITS, None).await.unwrap().standing, Standing::Active { .. }));
+        let second = room.join(c, id(2).1, now, LIMITS, None).await.unwrap();
         assert_eq!((second.ticket.seq, second.standing.position()), (2, Some(1)));
 
         // Hold the writer, queue three joins and the bomb behind it, then let them run as one batch.
@@ -676,14 +842,14 @@ mod tests {
         let mut doomed = Vec::new();
         for u in [3, 4] {
             let room = room.clone();
-            doomed.push(tokio::spawn(async move { room.join(c, id(u).1, now, LIMITS).await }));
+            doomed.push(tokio::spawn(async move { room.join(c, id(u).1, now, LIMITS, None).await }));
         }
         let bomb = tokio::spawn({
             let db = db.clone();
             async move { db.write(|c| c.execute("INSERT INTO bomb (u) VALUES (999999)", []).map_err(db_err)).await }
         });
         let room5 = room.clone();
-        doomed.push(tokio::spawn(async move { room5.join(c, id(5).1, now, LIMITS).await }));
+        doomed.push(tokio::spawn(async move { room5.join(c, id(5).1, now, LIMITS, None).await }));
         while db.pool_stats().in_use < 5 {
             tokio::task::yield_now().await;
         }
@@ -696,7 +862,7 @@ mod tests {
         // Memory was reloaded from the journal: the line is exactly what was committed.
         let stats = room.stats().await.unwrap();
         assert_eq!((stats[0].waiting, stats[0].active), (1, 1));
-        let next = room.join(c, id(6).1, now, LIMITS).await.unwrap();
+        let next = room.join(c, id(6).1, now, LIMITS, None).await.unwrap();
         assert_eq!(
             (next.ticket.seq, next.standing.position()),
             (3, Some(2)),
@@ -704,7 +870,7 @@ mod tests {
         );
         // And a restart agrees with memory.
         let reopened = EmbeddedWaitingRoom::open(cfg(), db.clone()).await.unwrap();
-        let again = reopened.join(c, id(6).1, now, LIMITS).await.unwrap();
+        let again = reopened.join(c, id(6).1, now, LIMITS, None).await.unwrap();
         assert_eq!((again.ticket.seq, again.created), (3, false));
     }
 }

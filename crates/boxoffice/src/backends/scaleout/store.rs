@@ -733,7 +733,7 @@ async fn all_line_settings(
     lock: bool,
 ) -> Result<Vec<(ConcertId, LineSettings)>> {
     let sql = format!(
-        "SELECT concert_id, max_active, admission_rate, paused, closed FROM line_settings \
+        "SELECT concert_id, max_active, admission_rate, paused, closed, on_sale_at FROM line_settings \
          WHERE $1::BIGINT IS NULL OR concert_id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -748,6 +748,7 @@ async fn all_line_settings(
                     admission_rate: r.get(2),
                     paused: r.get(3),
                     closed: r.get(4),
+                    on_sale_at: r.get::<Option<i64>, _>(5).map(Millis),
                 },
             )
         })
@@ -780,7 +781,7 @@ impl AdminStore for PgStore {
             let after = change.apply(before);
             sqlx::query(
                 "UPDATE line_settings SET max_active = $2, admission_rate = $3, paused = $4, closed = $5, \
-                 updated_at = $6 WHERE concert_id = $1",
+                 updated_at = $6, on_sale_at = $7 WHERE concert_id = $1",
             )
             .bind(concert.get())
             .bind(after.max_active.map(|m| m as i64))
@@ -788,9 +789,24 @@ impl AdminStore for PgStore {
             .bind(after.paused)
             .bind(after.closed)
             .bind(now.0)
+            .bind(after.on_sale_at.map(|t| t.0))
             .execute(&mut *tx)
             .await
             .map_err(pg_err)?;
+            if after.on_sale_at.is_some() {
+                let d = DrawSeed::new();
+                sqlx::query(
+                    "INSERT INTO draws (concert_id, seed, commitment, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (concert_id) DO NOTHING",
+                )
+                .bind(concert.get())
+                .bind(d.seed)
+                .bind(d.commitment)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_err)?;
+            }
             sqlx::query("INSERT INTO admin_log (at, concert_id, action, before, after) VALUES ($1, $2, $3, $4, $5)")
                 .bind(now.0)
                 .bind(concert.get())
@@ -802,6 +818,20 @@ impl AdminStore for PgStore {
                 .map_err(pg_err)?;
             tx.commit().await.map_err(pg_err)?;
             Ok((before, after))
+        })
+        .await
+    }
+
+    async fn draw_seeds(&self) -> Result<Vec<(ConcertId, DrawSeed)>> {
+        self.bounded(async {
+            let rows = sqlx::query("SELECT concert_id, seed, commitment FROM draws")
+                .fetch_all(&mut *self.conn().await?)
+                .await
+                .map_err(pg_err)?;
+            Ok(rows
+                .iter()
+                .map(|r| (ConcertId::from_trusted(r.get(0)), DrawSeed { seed: r.get(1), commitment: r.get(2) }))
+                .collect())
         })
         .await
     }

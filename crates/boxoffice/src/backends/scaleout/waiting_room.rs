@@ -37,6 +37,7 @@ pub struct RedisQueue {
     tick: Script,
     stats: Script,
     close: Script,
+    draw: Script,
 }
 
 fn redis_err(e: redis::RedisError) -> Error {
@@ -63,6 +64,7 @@ impl RedisQueue {
             tick: script!("lua/tick.lua"),
             stats: script!("lua/stats.lua"),
             close: script!("lua/close.lua"),
+            draw: script!("lua/draw.lua"),
         };
         // Fail at start if Redis cannot be reached at all; later outages are answered with 503.
         me.connection().await?;
@@ -154,10 +156,20 @@ impl RedisQueue {
 
 #[async_trait]
 impl WaitingRoom for RedisQueue {
-    async fn join(&self, concert: ConcertId, user: UserId, _now: Millis, limits: Limits) -> Result<Joined> {
+    async fn join(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        _now: Millis,
+        limits: Limits,
+        entry: Option<String>,
+    ) -> Result<Joined> {
         let keys = self.keys(
             concert,
-            &["seq", "head", "wait", "act", "users", "due", "rooms", "bucket", "log", "max", "left", "closed"],
+            &[
+                "seq", "head", "wait", "act", "users", "due", "rooms", "bucket", "log", "max", "left", "closed",
+                "drawn", "pre",
+            ],
         );
         let args = [
             concert.to_string(),
@@ -167,6 +179,7 @@ impl WaitingRoom for RedisQueue {
             self.cfg.claim_window.as_millis().to_string(),
             self.cfg.active_ttl.as_millis().to_string(),
             u8::from(limits.admit).to_string(),
+            entry.unwrap_or_default(),
         ];
         let (seq, created, state, until, head, rate): (u64, i64, String, i64, u64, i64) =
             self.invoke("join", &self.join, keys, &args).await?;
@@ -174,17 +187,21 @@ impl WaitingRoom for RedisQueue {
             return Err(why.refusal(concert));
         }
         let ticket = Ticket { concert, user, seq };
-        let standing =
-            if state == "ACTIVE" { Standing::Active { until: Millis(until) } } else { self.waiting(seq, head, rate) };
+        let standing = match state.as_str() {
+            "ACTIVE" => Standing::Active { until: Millis(until) },
+            "PRE_QUEUE" => Standing::PreQueue,
+            _ => self.waiting(seq, head, rate),
+        };
         Ok(Joined { ticket, standing, created: created == 1 })
     }
 
     async fn standing(&self, t: Ticket, _now: Millis) -> Result<Standing> {
-        let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket", "left"]);
-        let (state, until, head, rate): (String, i64, u64, i64) =
+        let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket", "left", "users", "pre"]);
+        let (state, until, head, rate, seq): (String, i64, u64, i64, u64) =
             self.invoke("status", &self.status, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
         Ok(match state.as_str() {
-            "WAITING" => self.waiting(t.seq, head, rate),
+            "PRE_QUEUE" => Standing::PreQueue,
+            "WAITING" => self.waiting(seq, head, rate),
             "ACTIVE" => Standing::Active { until: Millis(until) },
             _ => Standing::Expired,
         })
@@ -197,7 +214,7 @@ impl WaitingRoom for RedisQueue {
     }
 
     async fn leave(&self, t: Ticket, _now: Millis) -> Result<Left> {
-        let keys = self.keys(t.concert, &["wait", "act", "users", "due", "left"]);
+        let keys = self.keys(t.concert, &["wait", "act", "users", "due", "left", "pre"]);
         let was: String = self.invoke("leave", &self.leave, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
         Ok(match was.as_str() {
             "WAITING" => Left::Waiting,
@@ -228,7 +245,7 @@ impl WaitingRoom for RedisQueue {
     }
 
     async fn close(&self, concert: ConcertId, why: Closed, _now: Millis) -> Result<u64> {
-        let keys = self.keys(concert, &["seq", "head", "wait", "users", "left", "closed", "log"]);
+        let keys = self.keys(concert, &["seq", "head", "wait", "users", "left", "closed", "log", "pre"]);
         self.invoke("close", &self.close, keys, &[why.as_str().to_owned()]).await
     }
 
@@ -239,11 +256,48 @@ impl WaitingRoom for RedisQueue {
         Ok(())
     }
 
+    async fn draw(&self, concert: ConcertId, seed: &str, _now: Millis) -> Result<Option<u64>> {
+        // Every instance computes the same order from the same seed; the script gives places
+        // once, and refuses when the pre-queue changed since it was read (then read it again).
+        for _ in 0..20 {
+            let pre_key = self.key(concert, "pre");
+            let pre: Vec<(String, String)> = self
+                .on_conn(|mut conn| async move { redis::cmd("HGETALL").arg(pre_key).query_async(&mut conn).await })
+                .await?;
+            let user_of: std::collections::HashMap<&str, &str> =
+                pre.iter().map(|(u, e)| (e.as_str(), u.as_str())).collect();
+            let mut args = Vec::with_capacity(pre.len() * 2);
+            for entry in crate::domain::draw::order(seed, pre.iter().map(|(_, e)| e.clone())) {
+                args.push(user_of[entry.as_str()].to_owned());
+                args.push(entry);
+            }
+            let keys = self.keys(concert, &["seq", "users", "wait", "pre", "drawn", "order"]);
+            let given: i64 = self.invoke("draw", &self.draw, keys, &args).await?;
+            match given {
+                -1 => return Ok(None),
+                -2 => continue,
+                n => return Ok(Some(n as u64)),
+            }
+        }
+        Err(Error::unavailable("queue", "the pre-queue kept changing during the draw"))
+    }
+
+    async fn drawn_order(&self, concert: ConcertId) -> Result<Option<Vec<String>>> {
+        let (drawn, order) = (self.key(concert, "drawn"), self.key(concert, "order"));
+        let (exists, entries): (bool, Vec<String>) = self
+            .on_conn(
+                |mut conn| async move { redis::pipe().exists(drawn).lrange(order, 0, -1).query_async(&mut conn).await },
+            )
+            .await?;
+        Ok(exists.then_some(entries))
+    }
+
     async fn stats(&self) -> Result<Vec<RoomStats>> {
         let mut out = Vec::new();
         for concert in self.rooms().await? {
-            let keys = self.keys(concert, &["seq", "head", "act", "bucket", "left"]);
-            let (waiting, active, rate): (u64, u64, i64) = self.invoke("stats", &self.stats, keys, &[]).await?;
+            let keys = self.keys(concert, &["seq", "head", "act", "bucket", "left", "pre"]);
+            let (waiting, active, rate, pre_queue): (u64, u64, i64, u64) =
+                self.invoke("stats", &self.stats, keys, &[]).await?;
             let measured = (rate >= 0).then(|| rate as f64 / 1000.0);
             out.push(RoomStats {
                 concert: concert.get(),
@@ -252,6 +306,7 @@ impl WaitingRoom for RedisQueue {
                 max_active: self.cfg.max_active,
                 rate_per_sec: measured.unwrap_or(0.0),
                 eta_last_seconds: eta_seconds(waiting, measured.unwrap_or(self.cfg.admission_rate)),
+                pre_queue,
             });
         }
         Ok(out)

@@ -4,7 +4,7 @@
 use crate::app::LineFigures;
 use crate::domain::error::Code;
 use crate::domain::line_controls::{Closed, LineChange, LineSettings, Paused};
-use crate::domain::{whole_number, ConcertId, Error};
+use crate::domain::{whole_number, ConcertId, Error, Millis};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::AppState;
@@ -57,11 +57,19 @@ pub struct SettingsView {
     pub admission_rate: Option<f64>,
     pub paused: bool,
     pub closed: bool,
+    /// When the on-sale starts (RFC 3339), if scheduled.
+    pub on_sale_at: Option<String>,
 }
 
 impl From<LineSettings> for SettingsView {
     fn from(s: LineSettings) -> Self {
-        Self { max_active: s.max_active, admission_rate: s.admission_rate, paused: s.paused, closed: s.closed }
+        Self {
+            max_active: s.max_active,
+            admission_rate: s.admission_rate,
+            paused: s.paused,
+            closed: s.closed,
+            on_sale_at: s.on_sale_at.map(Millis::rfc3339),
+        }
     }
 }
 
@@ -92,10 +100,17 @@ pub struct LineView {
     pub closed: Option<Closed>,
     /// The server's cap of active users per unsold seat.
     pub active_per_seat: f64,
+    /// People in the pre-queue, waiting for the on-sale draw.
+    pub pre_queue: u64,
+    /// When the on-sale starts (RFC 3339); null when none is scheduled.
+    pub on_sale_at: Option<String>,
+    /// The SHA-256 commitment of the draw's seed, published before the draw.
+    pub draw_commitment: Option<String>,
     pub settings: SettingsView,
 }
 
 fn line_view(concert: ConcertId, f: LineFigures) -> LineView {
+    let settings = f.settings;
     LineView {
         concert_id: concert.get(),
         waiting: f.stats.waiting,
@@ -109,7 +124,10 @@ fn line_view(concert: ConcertId, f: LineFigures) -> LineView {
         paused: f.outflow.paused,
         closed: f.outflow.closed,
         active_per_seat: f.active_per_seat,
-        settings: f.settings.into(),
+        pre_queue: f.stats.pre_queue,
+        on_sale_at: f.on_sale_at.map(Millis::rfc3339),
+        draw_commitment: f.commitment,
+        settings: settings.into(),
     }
 }
 
@@ -125,6 +143,10 @@ pub struct LineChangeRequest {
     pub admission_rate: Option<f64>,
     pub paused: Option<bool>,
     pub closed: Option<bool>,
+    /// When the on-sale starts (RFC 3339): joins before it go to the pre-queue, which is drawn
+    /// at this instant. It cannot move once the draw has run (409 ON_SALE_STARTED).
+    #[schema(format = DateTime)]
+    pub on_sale_at: Option<String>,
 }
 
 impl LineChangeRequest {
@@ -143,9 +165,16 @@ impl LineChangeRequest {
             }
             r => r,
         };
-        let change = LineChange { max_active, admission_rate, paused: self.paused, closed: self.closed };
+        let on_sale_at = match self.on_sale_at.as_deref() {
+            None => None,
+            Some(s) => Some(
+                Millis::parse_rfc3339(s)
+                    .ok_or_else(|| invalid("onSaleAt must be an RFC 3339 instant, e.g. 2026-12-24T18:00:00Z"))?,
+            ),
+        };
+        let change = LineChange { max_active, admission_rate, paused: self.paused, closed: self.closed, on_sale_at };
         if change.is_empty() {
-            return Err(invalid("nothing to change: give maxActive, admissionRate, paused or closed"));
+            return Err(invalid("nothing to change: give maxActive, admissionRate, paused, closed or onSaleAt"));
         }
         Ok(change)
     }

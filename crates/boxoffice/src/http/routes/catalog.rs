@@ -46,6 +46,40 @@ pub struct SchedulesResponse {
     pub schedules: Vec<ScheduleView>,
 }
 
+/// A concert's on-sale draw: before the on-sale only its commitment; afterwards the seed and the
+/// entries in the order the draw gave them places (`boxoffice verify-draw` recomputes it).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrawView {
+    pub concert_id: i64,
+    /// When the on-sale starts (RFC 3339).
+    pub on_sale_at: String,
+    /// SHA-256 (hex) of the seed, published before the draw.
+    pub commitment: String,
+    pub drawn: bool,
+    /// The seed, once drawn: the order ranks each entry by SHA-256(seed ":" entry), smallest first.
+    pub seed: Option<String>,
+    /// The pre-queue's entries, first place first, once drawn.
+    pub entries: Vec<String>,
+}
+
+/// The published on-sale draw of a concert.
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/draw", tag = "catalog", params(("concertId" = i64, Path)),
+    responses((status = 200, body = DrawView),
+        (status = 404, description = "unknown concert, or no on-sale scheduled (DRAW_NOT_FOUND)", body = Problem, content_type = "application/problem+json")))]
+pub async fn draw(State(s): State<AppState>, ApiPath(concert): ApiPath<i64>) -> ApiResult<Json<DrawView>> {
+    let concert = ConcertId::parse(concert)?;
+    let d = s.app.published_draw(concert).await?;
+    Ok(Json(DrawView {
+        concert_id: concert.get(),
+        on_sale_at: d.on_sale_at.rfc3339(),
+        commitment: d.commitment,
+        drawn: d.entries.is_some(),
+        seed: d.seed,
+        entries: d.entries.unwrap_or_default(),
+    }))
+}
+
 /// Concerts on sale.
 #[utoipa::path(get, path = "/api/v1/concerts", tag = "catalog", responses((status = 200, body = ConcertsResponse)))]
 pub async fn concerts(State(s): State<AppState>) -> ApiResult<Json<ConcertsResponse>> {

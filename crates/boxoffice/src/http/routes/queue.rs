@@ -2,11 +2,11 @@
 
 use crate::app::App;
 use crate::domain::line_controls::{Closed, Paused};
-use crate::domain::{ConcertId, UserId};
+use crate::domain::{ConcertId, Millis, UserId};
 use crate::http::extract::{ApiJson, Bearer, StreamBearer};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
-use crate::queue::Standing;
+use crate::queue::{Standing, Ticket};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -27,6 +27,9 @@ pub struct JoinRequest {
 #[derive(Serialize, ToSchema, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueueStatus {
+    /// Joined before the on-sale: no place yet; at `onSaleAt` a fair draw gives everyone here a
+    /// place (see GET /api/v1/concerts/{concertId}/draw).
+    PreQueue,
     Waiting,
     Active,
     Expired,
@@ -53,6 +56,15 @@ pub struct StatusResponse {
     /// While paused for want of seats: when the first live hold runs out (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seats_may_return_at: Option<String>,
+    /// When the on-sale starts (RFC 3339), for a line with a scheduled on-sale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<String>,
+    /// Seconds until the on-sale starts, while in the pre-queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts_in_seconds: Option<u64>,
+    /// This fan's pseudonymous entry in the on-sale draw: find it in the published draw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,8 +75,11 @@ pub struct TokenResponse {
     pub standing: StatusResponse,
 }
 
-/// The answer for a standing; `app` adds why admission is paused, for people waiting.
-fn view(app: &App, concert: ConcertId, s: Standing) -> (StatusResponse, Option<u64>) {
+/// The answer for a standing; `app` adds why admission is paused, for people waiting, and the
+/// on-sale and draw entry where the line has an on-sale.
+fn view(app: &App, ticket: &Ticket, s: Standing) -> (StatusResponse, Option<u64>) {
+    let concert = ticket.concert;
+    let on_sale = app.on_sale_of(ticket);
     let ended = |status| StatusResponse {
         status,
         position: None,
@@ -72,24 +87,43 @@ fn view(app: &App, concert: ConcertId, s: Standing) -> (StatusResponse, Option<u
         active_until: None,
         paused: None,
         seats_may_return_at: None,
+        on_sale_at: None,
+        starts_in_seconds: None,
+        entry_id: None,
+    };
+    let drawn = |mut r: StatusResponse| {
+        if let Some((at, entry)) = &on_sale {
+            r.on_sale_at = Some(at.rfc3339());
+            r.entry_id = Some(entry.clone());
+        }
+        r
     };
     match s {
+        Standing::PreQueue => {
+            let starts = on_sale.as_ref().map_or(0, |(at, _)| Millis::now().secs_until(*at).max(0) as u64);
+            let r = drawn(StatusResponse { starts_in_seconds: Some(starts), ..ended(QueueStatus::PreQueue) });
+            (r, Some(starts.clamp(1, 30)))
+        }
         Standing::Waiting { position, eta_seconds, retry_after } => {
             let pause = app.pause_of(concert);
             (
-                StatusResponse {
+                drawn(StatusResponse {
                     status: QueueStatus::Waiting,
                     position: Some(position),
                     eta_seconds: Some(eta_seconds),
                     paused: pause.map(|(p, _)| p),
                     seats_may_return_at: pause.and_then(|(_, at)| at).map(|at| at.rfc3339()),
                     ..ended(QueueStatus::Waiting)
-                },
+                }),
                 Some(retry_after),
             )
         }
         Standing::Active { until } => (
-            StatusResponse { eta_seconds: Some(0), active_until: Some(until.rfc3339()), ..ended(QueueStatus::Active) },
+            drawn(StatusResponse {
+                eta_seconds: Some(0),
+                active_until: Some(until.rfc3339()),
+                ..ended(QueueStatus::Active)
+            }),
             None,
         ),
         Standing::Expired => (ended(QueueStatus::Expired), None),
@@ -124,7 +158,7 @@ pub async fn join(
     let user = UserId::parse_json(&req.user_id)?;
     let concert = ConcertId::parse_json(&req.concert_id)?;
     let (joined, token) = s.app.join(concert, user).await?;
-    let (standing, retry) = view(&s.app, concert, joined.standing);
+    let (standing, retry) = view(&s.app, &joined.ticket, joined.standing);
     let code = if joined.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((code, retry_header(retry), Json(TokenResponse { token, standing })))
 }
@@ -136,7 +170,7 @@ pub async fn join(
         (status = 401, description = "missing or forged token", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
-    let (body, retry) = view(&s.app, ticket.concert, s.app.standing(ticket).await?);
+    let (body, retry) = view(&s.app, &ticket, s.app.standing(ticket).await?);
     Ok((retry_header(retry), Json(body)))
 }
 
@@ -238,7 +272,7 @@ pub async fn events(
                 None => st.app.standing(ticket).await.ok(),
             };
             if let Some(standing) = standing {
-                let (body, retry) = view(&st.app, ticket.concert, standing);
+                let (body, retry) = view(&st.app, &ticket, standing);
                 let json = serde_json::to_string(&body).unwrap_or_default();
                 if st.last.as_deref() != Some(json.as_str()) {
                     let pace = Duration::from_secs(retry.unwrap_or(1)).min(st.app.live_update_cap());

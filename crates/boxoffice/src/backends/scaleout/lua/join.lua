@@ -1,9 +1,11 @@
--- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 rooms, 8 bucket, 9 log, 10 max, 11 left, 12 closed
+-- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 rooms, 8 bucket, 9 log, 10 max, 11 left, 12 closed,
+--       13 drawn, 14 pre
 -- ARGV: 1 concert, 2 user, 3 max_active, 4 rate_per_sec, 5 claim_window_ms, 6 active_ttl_ms,
---       7 admit (1, or 0 while admission is paused)
+--       7 admit (1, or 0 while admission is paused), 8 draw entry id ('' when no on-sale is set)
 -- Returns {seq, created (0|1), state ('WAITING'|'ACTIVE'), until_ms, head, rate_milli}; `head`
 -- counts the places ahead whose people left, so a waiting position is seq - head. A closed line
--- gives no new place: the state is then why it closed ('SOLD_OUT'|'LINE_CLOSED').
+-- gives no new place: the state is then why it closed ('SOLD_OUT'|'LINE_CLOSED'). Before the line's
+-- on-sale draw, a join with an entry id goes to the pre-queue: state 'PRE_QUEUE', place 0.
 local now = now_ms()
 local user = ARGV[2]
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -27,6 +29,10 @@ if seq then
 end
 local closed = redis.call('GET', KEYS[12])
 if closed then return {0, 0, closed, 0, 0, rate} end
+if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[13]) == 0 then
+  redis.call('SADD', KEYS[7], ARGV[1])
+  return {0, redis.call('HSETNX', KEYS[14], user, ARGV[8]), 'PRE_QUEUE', 0, 0, rate}
+end
 local s = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[5], user, s)
 redis.call('SADD', KEYS[7], ARGV[1])

@@ -1,7 +1,12 @@
--- KEYS: 1 wait, 2 act, 3 users, 4 due, 5 left
--- ARGV: 1 seq, 2 user
+-- KEYS: 1 wait, 2 act, 3 users, 4 due, 5 left, 6 pre
+-- ARGV: 1 seq (0 for a pre-queue token), 2 user
 -- Returns 'WAITING' or 'ACTIVE' (where the person was when they left), or 'NONE' (already over).
 local seq, user = ARGV[1], ARGV[2]
+if seq == '0' then
+  if redis.call('HDEL', KEYS[6], user) == 1 then return 'WAITING' end
+  seq = redis.call('HGET', KEYS[3], user)
+  if not seq then return 'NONE' end
+end
 if redis.call('HGET', KEYS[1], seq) == user then
   -- The place stays issued but empty: the people behind count one fewer ahead of them.
   redis.call('HDEL', KEYS[1], seq)
