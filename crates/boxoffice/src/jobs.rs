@@ -31,6 +31,7 @@ pub fn spawn_admission(app: Arc<App>, every: Duration) -> JoinHandle<()> {
                         .set(s.max_active as f64);
                     metrics::gauge!("boxoffice_queue_eta_seconds", "concert" => concert.clone())
                         .set(s.eta_last_seconds as f64);
+                    metrics::gauge!("boxoffice_queue_pre_queue", "concert" => concert.clone()).set(s.pre_queue as f64);
                     metrics::gauge!("boxoffice_queue_admission_rate", "concert" => concert).set(s.rate_per_sec);
                 }
             }

@@ -98,6 +98,32 @@ fn register_metrics() {
     }
     metrics::gauge!("boxoffice_queue_event_subscribers").set(0.0);
     metrics::gauge!("boxoffice_holds_pending_expiry").set(0.0);
+    // The operator's controls and the on-sale (issue 14).
+    describe_counter!("boxoffice_admin_actions_total", "Operator changes to a line, by action");
+    for action in [
+        "pause",
+        "resume",
+        "close",
+        "reopen",
+        "set_max_active",
+        "set_admission_rate",
+        "schedule_on_sale",
+        "change",
+        "create_concert",
+    ] {
+        metrics::counter!("boxoffice_admin_actions_total", "action" => action).increment(0);
+    }
+    describe_counter!("boxoffice_admin_refused_total", "Admin API calls refused for a missing or wrong secret");
+    describe_counter!("boxoffice_lines_sold_out_total", "Lines closed because every seat was sold");
+    describe_counter!("boxoffice_draws_total", "On-sale draws held by this instance");
+    for name in ["boxoffice_admin_refused_total", "boxoffice_lines_sold_out_total", "boxoffice_draws_total"] {
+        metrics::counter!(name).increment(0);
+    }
+    describe_gauge!("boxoffice_queue_pre_queue", "People in a line's pre-queue, waiting for the on-sale draw");
+    describe_gauge!("boxoffice_line_paused", "1 while a line's admission is paused, by reason (operator, no_seats)");
+    describe_gauge!("boxoffice_line_closed", "1 while a line is closed (sold out, or by the operator)");
+    describe_gauge!("boxoffice_seats_unsold", "A concert's seats not sold yet, over all its dates");
+    describe_gauge!("boxoffice_seats_free", "A concert's seats free to hold now");
 }
 
 /// CPU, memory, threads and open files of this process, from /proc (Linux only; elsewhere a no-op).

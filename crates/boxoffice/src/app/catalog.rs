@@ -48,6 +48,11 @@ impl CatalogCache {
         Ok(catalog)
     }
 
+    /// Forgets the cached catalog: the next read loads it (a concert was just created).
+    pub fn invalidate(&self) {
+        *self.current.write() = None;
+    }
+
     /// Looks up with one reload on a miss, so data seeded a moment ago is found.
     async fn find<T>(&self, store: &dyn Store, pick: impl Fn(&Catalog) -> Option<T>) -> Result<Option<T>> {
         let c = self.get(store).await?;

@@ -11,6 +11,7 @@ pub mod seat_map;
 use crate::domain::booking::{self, PayRequest, PointsChange, PointsOp, PointsRequest, Receipt, Reservation};
 use crate::domain::error::Code;
 use crate::domain::line_controls::{Closed, Inventory, LineChange, LineSettings, Outflow, Paused};
+use crate::domain::new_concert::NewConcert;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
 };
@@ -351,6 +352,18 @@ impl App {
         self.lines.all(self.admission.rate())
     }
 
+    /// Creates a concert with its dates and seat map; its line opens with the server's defaults.
+    pub async fn create_concert(&self, spec: NewConcert) -> Result<(Concert, Vec<Schedule>)> {
+        let created = self.store.create_concert(spec, Millis::now()).await?;
+        self.catalog.invalidate();
+        metrics::counter!("boxoffice_admin_actions_total", "action" => "create_concert").increment(1);
+        self.refresh_lines().await?;
+        if let Err(e) = self.notices.publish(Notice::concert_changed(created.0.id)).await {
+            tracing::warn!(error = %e, "could not tell other instances about a new concert");
+        }
+        Ok(created)
+    }
+
     pub async fn admin_log(&self, limit: u32) -> Result<Vec<crate::store::AdminLogEntry>> {
         self.store.admin_log(limit).await
     }
@@ -514,6 +527,7 @@ impl App {
                 match feed.recv().await {
                     Ok(Notice::SeatsFreed { schedule }) => app.seats.invalidate(ScheduleId::from_trusted(schedule)),
                     Ok(Notice::ConcertChanged { .. }) => {
+                        app.catalog.invalidate();
                         if let Err(e) = app.refresh_lines().await {
                             tracing::warn!(error = %e, "refreshing lines after a notice failed");
                         }
@@ -542,8 +556,9 @@ impl App {
     /// the payment ended the token; anything new needs an ACTIVE token.
     pub async fn pay(&self, ticket: Ticket, reservation: ReservationId, key: IdempotencyKey) -> Result<Receipt> {
         if let Err(e) = self.require_active(ticket).await {
-            // The token may have ended because this very payment went through: answer the replay.
-            if e.code == Code::TokenExpired {
+            // The token may have ended because this very payment went through (and, if it sold
+            // the last seat, closed the line): answer the replay.
+            if matches!(e.code, Code::TokenExpired | Code::SoldOut | Code::LineClosed) {
                 if let Some(receipt) = self.store.payment_replay(ticket.user, &key).await? {
                     booking::check_replay(&receipt.reservation_id.to_string(), &reservation.to_string())?;
                     return Ok(receipt);
@@ -567,12 +582,18 @@ impl App {
         metrics::counter!("boxoffice_payments_total").increment(1);
         metrics::counter!("boxoffice_points_used_total").increment(receipt.amount as u64);
         self.queue.finish(ticket, now).await?;
-        // The last seat sold closes the line at once, here; others hear of it by notice.
+        // The last seat sold closes the line at once, here; others hear of it by notice. Under
+        // the refresh lock, so a refresh that read the store before this sale cannot undo it.
+        let refreshing = self.refreshing.lock().await;
         self.lines.sold(s.concert, r.seats.len() as u64);
-        if self.lines.outflow(s.concert, self.admission.rate()).closed == Some(Closed::SoldOut) {
+        let sold_out = self.lines.outflow(s.concert, self.admission.rate()).closed == Some(Closed::SoldOut);
+        if sold_out {
             if let Err(e) = self.apply_line_transitions().await {
                 tracing::warn!(error = %e, "closing a sold-out line failed; the next refresh retries");
             }
+        }
+        drop(refreshing);
+        if sold_out {
             if let Err(e) = self.notices.publish(Notice::concert_changed(s.concert)).await {
                 tracing::warn!(error = %e, "could not tell other instances about a sell-out");
             }

@@ -5,6 +5,7 @@ pub mod draw;
 pub mod error;
 pub mod ids;
 pub mod line_controls;
+pub mod new_concert;
 pub mod points;
 pub mod queue_policy;
 pub mod seat;

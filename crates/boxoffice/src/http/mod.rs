@@ -85,6 +85,7 @@ pub fn router(
         .route("/api/v1/users/{user_id}/points/history", get(points::history))
         .route("/api/v1/admin/concerts/{concert_id}/line", get(admin::line).patch(admin::change_line))
         .route("/api/v1/admin/audit", get(admin::audit))
+        .route("/api/v1/admin/concerts", post(admin::create_concert))
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

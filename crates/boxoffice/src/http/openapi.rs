@@ -33,7 +33,7 @@ impl Modify for QueueTokenAuth {
         catalog::concerts, catalog::schedules, catalog::seats, catalog::draw,
         booking::hold, booking::get_reservation, booking::release, booking::my_reservations, booking::pay,
         points::balance, points::charge, points::use_points, points::history,
-        admin::line, admin::change_line, admin::audit,
+        admin::line, admin::change_line, admin::audit, admin::create_concert,
     ),
     components(schemas(Problem, SeatView, SeatsView, SeatStatus, ReservationStatus, Receipt, PointsChange, crate::domain::Code)),
     modifiers(&QueueTokenAuth),
@@ -69,6 +69,10 @@ fn exact(doc: &mut serde_json::Value, max_seats_per_order: usize) {
             add("400", "a malformed request: path, query, header or body (MALFORMED_JSON, INVALID_BODY, INVALID_PATH, INVALID_QUERY, …)");
             add("408", "the request was not received within the request timeout (REQUEST_TIMEOUT)");
             add("503", "a dependency is down or too slow, or the server is at its connection limit; see Retry-After");
+            if secured && !path.contains("/admin/") && !path.starts_with("/api/v1/queue") {
+                add("409", "NOT_ON_SALE_YET: a pre-queue token before the on-sale's draw (Retry-After says when)");
+                add("410", "SOLD_OUT or LINE_CLOSED: the line closed while this token was in it");
+            }
             if secured {
                 add("401", "the queue token is missing, forged or ended (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_WRONG_CONCERT)");
             }

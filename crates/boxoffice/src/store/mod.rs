@@ -12,15 +12,16 @@ pub mod instrumented;
 /// What every store backend implements and shares, in one import.
 pub(crate) mod for_backends {
     pub(crate) use super::{
-        inventory_sql, replay, seat_hold_lapsed, seat_is_free, store_response, AdminLogEntry, AdminStore, BookingStore,
-        Concert, DrawSeed, Held, HoldRequest, JobStore, LedgerEntry, ReleaseRequest, Released, ReservationHead,
-        Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS, USER_ID_RANGES,
+        created_concert_log, inventory_sql, replay, seat_hold_lapsed, seat_is_free, store_response, AdminLogEntry,
+        AdminStore, BookingStore, Concert, DrawSeed, Held, HoldRequest, JobStore, LedgerEntry, ReleaseRequest,
+        Released, ReservationHead, Schedule, SeatRow, SeedSpec, Store, RESERVATION_COLS, USER_ID_RANGES,
     };
 }
 
 use crate::audit::AuditReport;
 use crate::domain::booking::{PayRequest, PointsChange, PointsRequest, Receipt, Reservation};
 use crate::domain::line_controls::{Inventory, LineChange, LineSettings};
+use crate::domain::new_concert::NewConcert;
 use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
@@ -146,6 +147,19 @@ impl Default for DrawSeed {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// What the audit log keeps of a created concert.
+pub(crate) fn created_concert_log(c: &Concert, schedules: &[Schedule], spec: &NewConcert) -> Result<String> {
+    store_response(&serde_json::json!({
+        "concertId": c.id.get(),
+        "title": c.title,
+        "venue": c.venue,
+        "scheduleIds": schedules.iter().map(|s| s.id.get()).collect::<Vec<_>>(),
+        "dates": spec.dates,
+        "seatCount": spec.seat_count,
+        "priceTiers": spec.tiers.iter().map(|t| serde_json::json!([t.from, t.to, t.price.get()])).collect::<Vec<_>>(),
+    }))
 }
 
 /// One operator action, as the audit log keeps it.
@@ -346,6 +360,8 @@ port! {
         async fn change_line(&self, concert: ConcertId, change: LineChange, now: Millis) -> Result<(LineSettings, LineSettings)>;
         /// The operator actions, newest first.
         async fn admin_log(&self, limit: u32) -> Result<Vec<AdminLogEntry>>;
+        /// Creates a concert with its dates and seats, and logs it; returns it with its dates.
+        async fn create_concert(&self, concert: NewConcert, now: Millis) -> Result<(Concert, Vec<Schedule>)>;
         /// Every scheduled on-sale's draw seed and its commitment (made by `change_line` when an
         /// on-sale is first set).
         async fn draw_seeds(&self) -> Result<Vec<(ConcertId, DrawSeed)>>;

@@ -64,6 +64,7 @@ conformance!(
     operator::selling_the_last_seat_closes_the_line,
     operator::closing_and_reopening_a_line,
     operator::an_on_sale_draws_the_pre_queue_once_in_a_verifiable_order,
+    operator::an_operator_creates_a_concert,
     fans::hold_again_release_and_my_tickets,
     fans::leaving_lets_held_seats_go_and_holds_are_per_concert,
     fans::a_release_racing_holds_and_payments_sells_each_seat_once,

@@ -286,3 +286,50 @@ pub async fn an_on_sale_draws_the_pre_queue_once_in_a_verifiable_order(b: Backen
     assert_eq!(app.status(late.body["token"].as_str().unwrap()).await.body["position"], 40);
     app.assert_audit_clean().await;
 }
+
+/// The operator creates a concert with its dates, seat map and price tiers; fans can join its
+/// line and see its seats at once; without the secret, or with tiers that leave a seat without a
+/// price, nothing is created.
+pub async fn an_operator_creates_a_concert(b: Backend) {
+    let app = TestApp::spawn(b, Opts::default()).await;
+    let spec = json!({
+        "title": "Winter night", "venue": "Blue Hall",
+        "dates": ["2027-01-15T19:00:00Z", "2027-01-16T19:00:00Z"],
+        "seatCount": 3,
+        "priceTiers": [{ "fromSeat": 2, "toSeat": 3, "price": 200 }, { "fromSeat": 1, "toSeat": 1, "price": 500 }]
+    });
+    let create = |body: Value, secret: Option<&'static str>| {
+        let app = &app;
+        async move { app.send(Method::POST, "/api/v1/admin/concerts", secret, Some(body), &[]).await }
+    };
+    assert_eq!(create(spec.clone(), None).await.status, StatusCode::UNAUTHORIZED);
+    let mut gap = spec.clone();
+    gap["priceTiers"] =
+        json!([{ "fromSeat": 1, "toSeat": 1, "price": 500 }, { "fromSeat": 3, "toSeat": 3, "price": 200 }]);
+    let r = create(gap, Some(ADMIN_TOKEN)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_VALUE"), "{}", r.body);
+    let concerts = app.get("/api/v1/concerts", None).await.body["concerts"].as_array().unwrap().len();
+    assert_eq!(concerts, 2, "nothing was created");
+    let r = create(spec, Some(ADMIN_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["concertId"].as_i64().unwrap();
+    assert_eq!(id, 3);
+    assert_eq!(r.body["schedules"].as_array().unwrap().len(), 2);
+    let schedule = r.body["schedules"][0]["scheduleId"].as_i64().unwrap();
+    assert_eq!(r.body["schedules"][0]["startsAt"], "2027-01-15T19:00:00.000Z");
+    let listed = app.get("/api/v1/concerts", None).await.body;
+    assert!(listed["concerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["concertId"] == id && c["title"] == "Winter night"));
+    let fan = app.activate(1, id).await;
+    let seats = app.get(&format!("/api/v1/schedules/{schedule}/seats"), Some(&fan)).await.body;
+    let prices: Vec<i64> = seats["seats"].as_array().unwrap().iter().map(|s| s["price"].as_i64().unwrap()).collect();
+    assert_eq!(prices, [500, 200, 200]);
+    assert_eq!(line_until(&app, id, Duration::from_secs(5), |l| l["seatsLeft"] == 6).await["seatsFree"], 6);
+    let log = app.get("/api/v1/admin/audit", Some(ADMIN_TOKEN)).await.body;
+    assert_eq!(log["entries"][0]["action"], "create_concert");
+    assert_eq!(log["entries"][0]["after"]["seatCount"], 3);
+    app.assert_audit_clean().await;
+}

@@ -10,6 +10,7 @@ use crate::domain::booking::{
     SeatForHold,
 };
 use crate::domain::line_controls::{Inventory, LineChange, LineSettings};
+use crate::domain::new_concert::NewConcert;
 use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
@@ -592,6 +593,40 @@ impl AdminStore for SqliteStore {
                 })
                 .map_err(db_err)?;
                 Ok((before, after))
+            })
+            .await
+    }
+
+    async fn create_concert(&self, spec: NewConcert, now: Millis) -> Result<(Concert, Vec<Schedule>)> {
+        self.db
+            .write(move |t| {
+                t.execute("INSERT INTO concerts (title, venue) VALUES (?1, ?2)", params![spec.title, spec.venue])
+                    .map_err(db_err)?;
+                let id = ConcertId::from_trusted(t.last_insert_rowid());
+                let concert = Concert { id, title: spec.title.clone(), venue: spec.venue.clone() };
+                let mut schedules = Vec::new();
+                let prices = spec.prices();
+                let mut seat = t
+                    .prepare_cached("INSERT INTO seats (schedule_id, seat_no, price) VALUES (?1, ?2, ?3)")
+                    .map_err(db_err)?;
+                for starts in &spec.dates {
+                    t.execute(
+                        "INSERT INTO schedules (concert_id, starts_at, seat_count) VALUES (?1, ?2, ?3)",
+                        params![id.get(), starts.0, spec.seat_count],
+                    )
+                    .map_err(db_err)?;
+                    let schedule = ScheduleId::from_trusted(t.last_insert_rowid());
+                    for (n, price) in &prices {
+                        seat.execute(params![schedule.get(), n, price.get()]).map_err(db_err)?;
+                    }
+                    schedules.push(Schedule { id: schedule, concert: id, starts_at: *starts, seat_count: spec.seat_count });
+                }
+                t.execute(
+                    "INSERT INTO admin_log (at, concert_id, action, before, after) VALUES (?1, ?2, 'create_concert', NULL, ?3)",
+                    params![now.0, id.get(), created_concert_log(&concert, &schedules, &spec)?],
+                )
+                .map_err(db_err)?;
+                Ok((concert, schedules))
             })
             .await
     }

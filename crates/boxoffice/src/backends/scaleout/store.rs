@@ -14,6 +14,7 @@ use crate::domain::booking::{
 };
 use crate::domain::error::Code;
 use crate::domain::line_controls::{Inventory, LineChange, LineSettings};
+use crate::domain::new_concert::NewConcert;
 use crate::domain::seat::SeatState;
 use crate::domain::{
     ConcertId, Error, IdempotencyKey, Millis, PaymentId, Points, ReservationId, Result, ScheduleId, SeatNo, UserId,
@@ -820,6 +821,63 @@ impl AdminStore for PgStore {
             Ok((before, after))
         })
         .await
+    }
+
+    async fn create_concert(&self, spec: NewConcert, now: Millis) -> Result<(Concert, Vec<Schedule>)> {
+        // A batch job more than a request: no request timeout (a million seats take a while).
+        let mut tx = self.pool.begin().await.map_err(pg_err)?;
+        // Ids are seeded without sequences: take the next ones under a lock.
+        tx.execute("LOCK TABLE concerts, schedules IN SHARE ROW EXCLUSIVE MODE").await.map_err(pg_err)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO concerts (id, title, venue) SELECT COALESCE(MAX(id), 0) + 1, $1, $2 FROM concerts RETURNING id",
+        )
+        .bind(&spec.title)
+        .bind(&spec.venue)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(pg_err)?;
+        let concert = Concert { id: ConcertId::from_trusted(id), title: spec.title.clone(), venue: spec.venue.clone() };
+        let (numbers, prices): (Vec<i32>, Vec<i64>) = spec.prices().into_iter().map(|(n, p)| (n, p.get())).unzip();
+        let mut schedules = Vec::new();
+        for starts in &spec.dates {
+            let sid: i64 = sqlx::query_scalar(
+                "INSERT INTO schedules (id, concert_id, starts_at, seat_count) \
+                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3 FROM schedules RETURNING id",
+            )
+            .bind(id)
+            .bind(starts.0)
+            .bind(spec.seat_count)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+            sqlx::query(
+                "INSERT INTO seats (schedule_id, seat_no, price) \
+                 SELECT $1, n, p FROM UNNEST($2::int[], $3::bigint[]) AS t(n, p)",
+            )
+            .bind(sid)
+            .bind(&numbers)
+            .bind(&prices)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+            schedules.push(Schedule {
+                id: ScheduleId::from_trusted(sid),
+                concert: concert.id,
+                starts_at: *starts,
+                seat_count: spec.seat_count,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO admin_log (at, concert_id, action, before, after) VALUES ($1, $2, 'create_concert', NULL, $3)",
+        )
+        .bind(now.0)
+        .bind(id)
+        .bind(created_concert_log(&concert, &schedules, &spec)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok((concert, schedules))
     }
 
     async fn draw_seeds(&self) -> Result<Vec<(ConcertId, DrawSeed)>> {

@@ -4,13 +4,15 @@
 use crate::app::LineFigures;
 use crate::domain::error::Code;
 use crate::domain::line_controls::{Closed, LineChange, LineSettings, Paused};
-use crate::domain::{whole_number, ConcertId, Error, Millis};
+use crate::domain::new_concert::{NewConcert, PriceTier};
+use crate::domain::{whole_number, ConcertId, Error, Millis, Points, SeatNo};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -209,6 +211,7 @@ pub async fn line(State(s): State<AppState>, _: Operator, ApiPath(concert): ApiP
         (status = 200, body = LineChangeResponse),
         (status = 401, description = "no admin secret, or a wrong one (ADMIN_TOKEN_REQUIRED): nothing changes", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "onSaleAt given after the on-sale's draw has run (ON_SALE_STARTED)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "a value out of range, or nothing to change (INVALID_VALUE)", body = Problem, content_type = "application/problem+json")))]
 pub async fn change_line(
     State(s): State<AppState>,
@@ -222,6 +225,111 @@ pub async fn change_line(
     let line = line_view(concert, s.app.line_figures(concert).await?);
     tracing::info!(%concert, action = change.action(), "operator changed a line");
     Ok(Json(LineChangeResponse { before: before.into(), after: after.into(), line }))
+}
+
+/// Seats `fromSeat..=toSeat` cost `price` points each.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PriceTierRequest {
+    #[schema(value_type = i64, minimum = 1, maximum = 100000)]
+    pub from_seat: serde_json::Number,
+    #[schema(value_type = i64, minimum = 1, maximum = 100000)]
+    pub to_seat: serde_json::Number,
+    #[schema(value_type = i64, minimum = 1, maximum = 100000000)]
+    pub price: serde_json::Number,
+}
+
+/// A new concert: its dates (each with the whole seat map), the number of seats, and price tiers
+/// that give every seat 1..seatCount exactly one price.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewConcertRequest {
+    pub title: String,
+    pub venue: String,
+    /// When each date starts (RFC 3339); 1 to 100 dates.
+    pub dates: Vec<String>,
+    #[schema(value_type = i64, minimum = 1, maximum = 100000)]
+    pub seat_count: serde_json::Number,
+    pub price_tiers: Vec<PriceTierRequest>,
+}
+
+impl NewConcertRequest {
+    fn parse(self) -> Result<NewConcert, Error> {
+        let invalid = |what: String| Error::new(Code::InvalidValue, what);
+        let whole = |n: &serde_json::Number, what: &str, max: i64| {
+            whole_number(n)
+                .filter(|v| (1..=max).contains(v))
+                .ok_or_else(|| invalid(format!("{what} must be a whole number from 1 to {max}")))
+        };
+        let dates = self
+            .dates
+            .iter()
+            .map(|d| Millis::parse_rfc3339(d).ok_or_else(|| invalid(format!("date {d:?} is not an RFC 3339 instant"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let seat_count = whole(&self.seat_count, "seatCount", SeatNo::MAX)?;
+        let tiers = self
+            .price_tiers
+            .iter()
+            .map(|t| {
+                Ok(PriceTier {
+                    from: whole(&t.from_seat, "fromSeat", SeatNo::MAX)? as i32,
+                    to: whole(&t.to_seat, "toSeat", SeatNo::MAX)? as i32,
+                    price: Points::from_trusted(whole(&t.price, "price", Points::MAX_AMOUNT)?),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        NewConcert::new(self.title, self.venue, dates, seat_count, tiers)
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedScheduleView {
+    pub schedule_id: i64,
+    pub starts_at: String,
+    pub seat_count: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedConcertView {
+    pub concert_id: i64,
+    pub title: String,
+    pub venue: String,
+    pub schedules: Vec<CreatedScheduleView>,
+}
+
+/// Create a concert with its dates, seat map and price tiers. Its line opens with the server's
+/// defaults; schedule an on-sale with PATCH …/line {onSaleAt} before fans arrive.
+#[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin", security(("adminToken" = [])),
+    request_body = NewConcertRequest,
+    responses(
+        (status = 201, body = CreatedConcertView),
+        (status = 401, description = "no admin secret, or a wrong one (ADMIN_TOKEN_REQUIRED): nothing is created", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a value out of range, or price tiers that do not cover every seat once (INVALID_VALUE)", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_concert(
+    State(s): State<AppState>,
+    _: Operator,
+    ApiJson(req): ApiJson<NewConcertRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedConcertView>)> {
+    let (concert, schedules) = s.app.create_concert(req.parse()?).await?;
+    tracing::info!(concert = %concert.id, dates = schedules.len(), "operator created a concert");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedConcertView {
+            concert_id: concert.id.get(),
+            title: concert.title,
+            venue: concert.venue,
+            schedules: schedules
+                .into_iter()
+                .map(|s| CreatedScheduleView {
+                    schedule_id: s.id.get(),
+                    starts_at: s.starts_at.rfc3339(),
+                    seat_count: s.seat_count,
+                })
+                .collect(),
+        }),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -239,7 +347,8 @@ pub struct AuditEntryView {
     /// When (RFC 3339).
     pub at: String,
     pub concert_id: Option<i64>,
-    /// pause, resume, close, reopen, set_max_active, set_admission_rate or change.
+    /// pause, resume, close, reopen, set_max_active, set_admission_rate, schedule_on_sale,
+    /// change (several at once) or create_concert.
     pub action: String,
     #[schema(value_type = Object)]
     pub before: Option<serde_json::Value>,

@@ -277,7 +277,8 @@ pub async fn events(
                 if st.last.as_deref() != Some(json.as_str()) {
                     let pace = Duration::from_secs(retry.unwrap_or(1)).min(st.app.live_update_cap());
                     st.quiet_until = tokio::time::Instant::now() + pace;
-                    st.ended = !matches!(body.status, QueueStatus::Waiting | QueueStatus::Active);
+                    st.ended =
+                        !matches!(body.status, QueueStatus::PreQueue | QueueStatus::Waiting | QueueStatus::Active);
                     st.last = Some(json.clone());
                     return Some((Ok::<_, std::convert::Infallible>(Event::default().event("status").data(json)), st));
                 }
