@@ -158,7 +158,7 @@ pub(crate) struct CommonArgs {
 
 #[derive(Args, Clone)]
 pub(crate) struct RunArgs {
-    /// Scenario name from scenarios.json (queue-burst, seat-burst, journey, flash-sale, points, peak, stress, soak).
+    /// Scenario name from scenarios.json (queue-burst, seat-burst, journey, flash-sale, on-sale, points, peak, stress, soak).
     scenario: String,
     #[command(flatten)]
     common: CommonArgs,

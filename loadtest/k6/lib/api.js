@@ -35,10 +35,14 @@ export const ROUTES = {
   pay: 'POST /api/v1/payments',
   history: 'GET /api/v1/users/{user_id}/points/history',
   ready: 'GET /health/ready',
+  draw: 'GET /api/v1/concerts/{concert_id}/draw',
+  adminLine: 'GET /api/v1/admin/concerts/{concert_id}/line',
+  adminChangeLine: 'PATCH /api/v1/admin/concerts/{concert_id}/line',
 };
 
 const OK = http.expectedStatuses({ min: 200, max: 299 });
 const OK_OR_CONFLICT = http.expectedStatuses({ min: 200, max: 299 }, 409);
+export const OK_OR_GONE = http.expectedStatuses({ min: 200, max: 299 }, 410);
 http.setResponseCallback(OK);
 
 export const retries503 = new Counter('http_503_retries');
@@ -103,8 +107,29 @@ export class Api {
     return this.send('GET', '/health/ready', ROUTES.ready);
   }
 
-  join(userId, concertId, tags) {
-    return this.send('POST', '/api/v1/queue/tokens', ROUTES.join, { json: { userId, concertId }, tags });
+  // 201/200 with a token; a closed line answers 410 SOLD_OUT / LINE_CLOSED (expected where a
+  // scenario sells out: pass expect = OK_OR_GONE).
+  join(userId, concertId, tags, expect = OK) {
+    return this.send('POST', '/api/v1/queue/tokens', ROUTES.join, { json: { userId, concertId }, tags, expect });
+  }
+
+  // The operator's view of a line (needs the admin secret).
+  line(adminToken, concertId, tags) {
+    return this.send('GET', `/api/v1/admin/concerts/${concertId}/line`, ROUTES.adminLine, { token: adminToken, tags });
+  }
+
+  // Changes a line: {maxActive, admissionRate, paused, closed, onSaleAt}.
+  changeLine(adminToken, concertId, change, tags) {
+    return this.send('PATCH', `/api/v1/admin/concerts/${concertId}/line`, ROUTES.adminChangeLine, {
+      token: adminToken,
+      json: change,
+      tags,
+    });
+  }
+
+  // The published on-sale draw.
+  draw(concertId, tags) {
+    return this.send('GET', `/api/v1/concerts/${concertId}/draw`, ROUTES.draw, { tags });
   }
 
   status(token, tags) {

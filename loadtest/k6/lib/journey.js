@@ -8,7 +8,7 @@
 // people find nothing left). Returns { outcome: 'paid'|'sold_out'|'abandoned'|'released'|'failed', ... }.
 import { sleep } from 'k6';
 import exec from 'k6/execution';
-import { body, problemCode, retryAfterSeconds, ROUTES } from './api.js';
+import { body, OK_OR_GONE, problemCode, retryAfterSeconds, ROUTES } from './api.js';
 import { expectStatus, invariant } from './checks.js';
 import { pick, takeRandom, takeRandomN } from './fixtures.js';
 import * as M from './metrics.js';
@@ -24,8 +24,9 @@ export function waitUntilActive(api, token, res, { maxWaitSeconds = 300 } = {}) 
   const t0 = Date.now();
   let b = body(res);
   let polls = 0;
-  while (b && b.status === 'WAITING') {
-    invariant(b.position >= 1, 'WAITING answer has position >= 1');
+  // PRE_QUEUE (before a scheduled on-sale's draw) waits like WAITING, without a place.
+  while (b && (b.status === 'WAITING' || b.status === 'PRE_QUEUE')) {
+    if (b.status === 'WAITING') invariant(b.position >= 1, 'WAITING answer has position >= 1');
     if ((Date.now() - t0) / 1000 > maxWaitSeconds) return { ok: false, reason: 'queue_timeout', polls, waitedMs: Date.now() - t0 };
     sleep(retryAfterSeconds(res, 1));
     res = api.status(token);
@@ -41,10 +42,12 @@ export function waitUntilActive(api, token, res, { maxWaitSeconds = 300 } = {}) 
 // Join and wait until ACTIVE. Returns { ok, token, reason, waitedMs, polls, joinRes }.
 export function enter(api, user, concert, opts = {}) {
   const t = Date.now();
-  const res = api.join(user, concert);
+  // 410: the line closed (sold out) before this person got in; a normal end of a sell-out.
+  const res = api.join(user, concert, undefined, OK_OR_GONE);
   M.stepJoin.add(Date.now() - t);
-  expectStatus(res, ROUTES.join, 201, 200);
+  expectStatus(res, ROUTES.join, 201, 200, 410);
   const b = body(res);
+  if (res.status === 410) return { ok: false, reason: `queue_${(b && b.code) || 'GONE'}`, joinRes: res };
   if ((res.status !== 201 && res.status !== 200) || !b || !b.token) return { ok: false, reason: 'join', joinRes: res };
   const w = waitUntilActive(api, b.token, res, opts);
   return Object.assign({ token: b.token, joinRes: res }, w);
@@ -220,6 +223,8 @@ export function journey(api, opts) {
 
   // 1-2. join and wait for admission
   const e = enter(api, user, concert, { maxWaitSeconds: maxQueueSeconds });
+  // The last seat sold while this person waited: the line closed and sent them home.
+  if (!e.ok && e.reason === 'queue_SOLD_OUT') return done('sold_out', e.reason);
   if (!e.ok) return done('failed', e.reason);
   M.timeInQueue.add(e.waitedMs);
   M.statusPolls.add(e.polls);

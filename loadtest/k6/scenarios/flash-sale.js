@@ -13,7 +13,8 @@
 //           dropped and another group is tried, re-reading the map when the list runs out), pay
 //           once for the group (charging the difference when the seeded balance is short). Each 201 payment counts its
 //           seats in tickets_sold and once in payments_made.
-//           teardown: one more read of the whole map: every seat SOLD, none left HELD.
+//           Buyers still waiting when the last seat sells are sent home (status SOLD_OUT).
+//           teardown: the operator's view of the line: no seat left unsold, the line SOLD_OUT.
 // Why these Hold and pay on one hot date are where a double sale would happen — a group hold
 //           is all or nothing across its seats; status polling, the dates read and the leave are
 //           what the losers cost.
@@ -40,7 +41,7 @@ import { Counter, Trend } from 'k6/metrics';
 import { Api, body } from '../lib/api.js';
 import { scenarioConfig } from '../lib/config.js';
 import { Fixtures } from '../lib/fixtures.js';
-import { journey, waitUntilActive } from '../lib/journey.js';
+import { journey } from '../lib/journey.js';
 import { invariant } from '../lib/checks.js';
 import { buildOptions } from '../lib/options.js';
 import { makeHandleSummary, metricValue } from '../lib/summary.js';
@@ -49,6 +50,7 @@ const cfg = scenarioConfig('flash-sale');
 const BUYERS = cfg.knob('BUYERS', 600);
 const GROUP_MAX = cfg.knob('GROUP_MAX', 4);
 const SEATS_TOTAL = cfg.totalSeats;
+const ADMIN_TOKEN = cfg.knob('ADMIN_TOKEN', '');
 
 const saleAt = new Trend('flash_sale_paid_at', true); // ms since the crowd arrived, per ticket
 const soldOutSeenAt = new Trend('flash_sale_sold_out_seen_at', true);
@@ -102,28 +104,15 @@ export default function () {
   else unexpected.add(1, { outcome: r.outcome, reason: r.reason });
 }
 
-// The audit from outside: after the crowd, the whole map of the date. With tickets_sold == SEATS
+// The audit from outside, after the crowd: the operator's view of the line. No seat is left unsold
+// (none free, none held) and the last sale closed the line SOLD_OUT; with tickets_sold == SEATS
 // (seats counted per 201 payment) this proves every seat was sold exactly once.
 export function teardown() {
-  const res = api.join(fixtures.user(0), 1); // the first buyer again: a fresh token once theirs ended
-  const b = body(res);
-  if (!b || !b.token) {
-    invariant(false, 'teardown: could join to read the map');
-    return;
-  }
-  const w = waitUntilActive(api, b.token, res, { maxWaitSeconds: 60 });
-  if (!w.ok) {
-    invariant(false, 'teardown: admitted to read the map');
-    return;
-  }
-  const m = api.seats(b.token, 1, { onlyAvailable: false });
-  const seats = (body(m) || {}).seats || [];
-  const sold = seats.filter((s) => s.status === 'SOLD').length;
-  const held = seats.filter((s) => s.status === 'HELD').length;
-  console.log(`teardown: the map shows ${sold} of ${seats.length} seats SOLD, ${held} HELD`);
-  invariant(m.status === 200 && seats.length === SEATS_TOTAL && sold === SEATS_TOTAL && held === 0,
-    'after the sale the map shows every seat SOLD, none HELD');
-  api.leave(b.token);
+  const res = api.line(ADMIN_TOKEN, 1);
+  const l = body(res) || {};
+  console.log(`teardown: the line shows ${l.seatsLeft} seats left, ${l.seatsFree} free, closed ${l.closed}`);
+  invariant(res.status === 200 && l.seatsLeft === 0 && l.seatsFree === 0 && l.closed === 'SOLD_OUT',
+    'after the sale no seat is left unsold and the line closed SOLD_OUT');
 }
 
 export const handleSummary = makeHandleSummary(cfg, (data) => {
