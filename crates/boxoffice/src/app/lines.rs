@@ -78,6 +78,11 @@ impl Lines {
             .collect()
     }
 
+    /// Whether this instance has seen the line's draw run.
+    pub fn is_drawn(&self, concert: ConcertId) -> bool {
+        self.state.read().get(&concert).is_some_and(|s| s.drawn)
+    }
+
     pub fn mark_drawn(&self, concert: ConcertId) {
         self.state.write().entry(concert).or_default().drawn = true;
     }

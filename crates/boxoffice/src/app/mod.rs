@@ -209,7 +209,11 @@ impl App {
             rate: outflow.rate,
             admit: outflow.admission_cap() > 0,
         };
-        let entry = self.lines.on_sale_at(concert).map(|_| self.signer.entry_id(concert, user));
+        // An entry id asks for the pre-queue; the waiting room ignores it once the line is drawn,
+        // and an instance that saw the draw does not ask (so a queue that lost its state, e.g.
+        // Redis restarted without persistence, queues newcomers FIFO instead of pre-queueing them).
+        let entry = (self.lines.on_sale_at(concert).is_some() && !self.lines.is_drawn(concert))
+            .then(|| self.signer.entry_id(concert, user));
         let joined = self.queue.join(concert, user, Millis::now(), limits, entry).await?;
         if joined.created {
             metrics::counter!("boxoffice_queue_joins_total").increment(1);

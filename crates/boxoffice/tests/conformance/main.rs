@@ -65,6 +65,7 @@ conformance!(
     operator::closing_and_reopening_a_line,
     operator::an_on_sale_draws_the_pre_queue_once_in_a_verifiable_order,
     operator::an_operator_creates_a_concert,
+    operator::admission_resumes_when_a_hold_runs_out,
     fans::hold_again_release_and_my_tickets,
     fans::leaving_lets_held_seats_go_and_holds_are_per_concert,
     fans::a_release_racing_holds_and_payments_sells_each_seat_once,

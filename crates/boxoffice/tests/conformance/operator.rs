@@ -333,3 +333,33 @@ pub async fn an_operator_creates_a_concert(b: Backend) {
     assert_eq!(log["entries"][0]["after"]["seatCount"], 3);
     app.assert_audit_clean().await;
 }
+
+/// Admission paused for want of seats resumes by itself when a hold runs out: the person waiting
+/// is admitted without anyone touching a control.
+pub async fn admission_resumes_when_a_hold_runs_out(b: Backend) {
+    let opts = Opts {
+        max_active: 2,
+        hold_ttl: Duration::from_millis(1500),
+        sweep_interval: Duration::from_millis(100),
+        seed: SeedSpec { users: 5, concerts: 1, schedules: 1, seats: 1, balance: 0 },
+        ..Opts::default()
+    };
+    let app = TestApp::spawn(b, opts).await;
+    line_until(&app, 1, Duration::from_secs(5), |l| l["seatsLeft"] == 1).await;
+    let holder = app.activate(1, 1).await;
+    assert_eq!(app.hold(&holder, 1, 1).await.status, StatusCode::CREATED);
+    let waiting = token(&app.join(2, 1).await);
+    let s = app.status(&waiting).await;
+    assert_eq!(
+        (s.body["status"].as_str(), s.body["paused"].as_str()),
+        (Some("WAITING"), Some("NO_SEATS")),
+        "{}",
+        s.body
+    );
+    // The hold runs out (1.5 s): the seat is free again and admission resumes.
+    let admitted = app.wait_for_status(&waiting, "ACTIVE", Duration::from_secs(10)).await;
+    assert!(admitted.body["paused"].is_null());
+    let l = line(&app, 1).await;
+    assert_eq!((l["paused"].clone(), l["seatsFree"].clone()), (Value::Null, json!(1)));
+    app.assert_audit_clean().await;
+}
