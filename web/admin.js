@@ -1,5 +1,6 @@
 // boxoffice operator page (/admin): the live figures of a concert's waiting line and its controls
-// (max active, admission rate, pause / resume, close / reopen) and the audit log of operator actions.
+// (max active, admission rate, pause / resume, close / reopen), the scheduled on-sale with its pre-queue
+// and draw, a form for new concerts, and the audit log of operator actions.
 // Plain browser JavaScript, no build step. Talks to /api/v1/admin/… with the admin secret, which is
 // kept in this tab's sessionStorage only.
 'use strict';
@@ -23,6 +24,8 @@
     loop: 0, // one refresh loop at a time: a newer loop makes an older one's answers stale
     busy: false,
     refreshFailed: false,
+    draw: null, // {key: concertId + onSaleAt, data: the published draw}
+    creating: false,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -88,6 +91,46 @@
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return iso;
     return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${fmtTime(iso)}`;
+  }
+
+  // The browser's time zone, for the datetime-local inputs: "Asia/Seoul, UTC+09:00".
+  function tzName() {
+    let name = '';
+    try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (_) { /* old browser */ }
+    const off = -new Date().getTimezoneOffset();
+    const sign = off < 0 ? '-' : '+';
+    const utc = `UTC${sign}${two(Math.floor(Math.abs(off) / 60))}:${two(Math.abs(off) % 60)}`;
+    return name && name !== 'UTC' ? `${name}, ${utc}` : utc;
+  }
+
+  // A datetime-local value ("2027-01-01T19:00" or with seconds), read in this browser's time zone, as
+  // an RFC 3339 UTC string; null when it is not a date and time.
+  function localInputToIso(v) {
+    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(v || '')) return null;
+    const [d, t] = v.split('T');
+    const [y, mo, da] = d.split('-').map(Number);
+    const [hh, mi, ss] = t.split(':').map(Number);
+    const date = new Date(y, mo - 1, da, hh, mi, Math.floor(ss || 0));
+    return Number.isNaN(date.getTime()) ? null : date.toISOString();
+  }
+
+  // An RFC 3339 instant as a datetime-local value in this browser's time zone, to the second.
+  function isoToLocalInput(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return '';
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  }
+
+  // Seconds to go as "m:ss", "h:mm:ss" or "N d h:mm:ss".
+  function fmtCountdown(sec) {
+    const s = Math.max(0, Math.ceil(sec));
+    const d = Math.floor(s / 86400);
+    const hms = s % 86400;
+    const h = Math.floor(hms / 3600);
+    const m = Math.floor((hms % 3600) / 60);
+    const rest = two(hms % 60);
+    if (d) return `${d} d ${h}:${two(m)}:${rest}`;
+    return h ? `${h}:${two(m)}:${rest}` : `${m}:${rest}`;
   }
 
   function setText(id, text) {
@@ -165,13 +208,7 @@
     showBox('login-error', '');
     el('admin-secret').value = '';
     const select = el('concert-select');
-    select.textContent = '';
-    for (const c of S.concerts) {
-      const o = document.createElement('option');
-      o.value = String(c.concertId);
-      o.textContent = `${c.title} · ${c.venue}`;
-      select.appendChild(o);
-    }
+    fillConcerts();
     let saved = null;
     try { saved = Number(sessionStorage.getItem(CONCERT_KEY)); } catch (_) { /* ignore */ }
     const pick = S.concerts.find((c) => c.concertId === saved) || S.concerts[0];
@@ -189,14 +226,34 @@
     document.getElementById('h-console').focus();
   }
 
+  function fillConcerts() {
+    const select = el('concert-select');
+    select.textContent = '';
+    for (const c of S.concerts) {
+      const o = document.createElement('option');
+      o.value = String(c.concertId);
+      o.textContent = `${c.title} · ${c.venue}`;
+      select.appendChild(o);
+    }
+    select.disabled = S.concerts.length === 0;
+  }
+
   function chooseConcert(id) {
     S.concertId = id;
     S.line = null;
     S.gen++;
     try { sessionStorage.setItem(CONCERT_KEY, String(id)); } catch (_) { /* ignore */ }
-    for (const n of [el('max-active-input'), el('rate-input')]) { n.value = ''; delete n.dataset.dirty; }
+    for (const n of [el('max-active-input'), el('rate-input'), el('onsale-input')]) {
+      n.value = '';
+      delete n.dataset.dirty;
+      n.removeAttribute('aria-invalid');
+    }
     setText('control-msg', '');
     showBox('control-error', '');
+    setText('onsale-msg', '');
+    showBox('onsale-error', '');
+    S.draw = null;
+    renderOnSale(null);
     setText('line-state', 'Loading…');
     el('line-state').dataset.state = '';
     for (const id2 of ['fig-waiting', 'fig-active', 'fig-rate', 'fig-admitted', 'fig-eta', 'fig-seats-left', 'fig-seats-free']) setText(id2, '–');
@@ -230,6 +287,8 @@
       if (stale()) return;
       if (line) renderLine(line);
       renderAudit(audit.entries || []);
+      if (line) await refreshDraw(line, stale);
+      if (stale()) return;
       if (S.refreshFailed) { S.refreshFailed = false; showBox('admin-error', ''); }
       setText('figures-updated', `Updated ${fmtTime(new Date().toISOString())}`);
     } catch (e) {
@@ -242,6 +301,24 @@
       showBox('admin-error', `Couldn't refresh the figures: ${errorText(e)} Retrying…`);
     }
     if (!stale()) S.timer = setTimeout(() => refresh(gen, loop), REFRESH_MS);
+  }
+
+  // The published draw of a scheduled on-sale: read once when the on-sale is set (for its commitment),
+  // then every refresh from a second before the on-sale time until it has been drawn; never again after.
+  function drawKey(line) { return `${line.concertId}@${line.onSaleAt}`; }
+  async function refreshDraw(line, stale) {
+    if (!line.onSaleAt) return;
+    const key = drawKey(line);
+    const have = S.draw && S.draw.key === key ? S.draw.data : null;
+    if (have && (have.drawn || Date.now() < Date.parse(line.onSaleAt) - 1000)) return;
+    try {
+      const d = await api('GET', `/concerts/${line.concertId}/draw`, { auth: false });
+      if (stale() || !d) return;
+      S.draw = { key, data: d };
+      renderOnSale(S.line);
+    } catch (_) {
+      // The figures still show; the next refresh asks again.
+    }
   }
 
   // The state of the line in plain words, and a short name for tests and styles.
@@ -291,7 +368,63 @@
     fillInput(el('max-active-input'), st.maxActive != null ? st.maxActive : l.maxActive);
     fillInput(el('rate-input'), st.admissionRate != null ? st.admissionRate : l.admissionRate);
     renderToggles(st);
+    fillInput(el('onsale-input'), l.onSaleAt ? isoToLocalInput(l.onSaleAt) : '');
+    renderOnSale(l);
     setControlsEnabled(!S.busy);
+  }
+
+  // The on-sale card: what is scheduled, the countdown, the pre-queue, the commitment, the draw.
+  function renderOnSale(l) {
+    const stateEl = el('onsale-state');
+    const draw = l && l.onSaleAt && S.draw && S.draw.key === drawKey(l) ? S.draw.data : null;
+    let state = '';
+    let words = 'Loading…';
+    if (l && !l.onSaleAt) {
+      state = 'none';
+      words = 'No on-sale is scheduled: people who join go straight into the line.';
+    } else if (l) {
+      const at = `${fmtDateTime(l.onSaleAt)} (${tzName()})`;
+      if (draw && draw.drawn) {
+        const n = draw.entries.length;
+        state = 'drawn';
+        words = `The draw has run: sales opened at ${at}, and ${n === 0 ? 'nobody was in the pre-queue'
+          : `${nf.format(n)} pre-queue ${n === 1 ? 'entry was' : 'entries were'} given places in the line`}. The on-sale can no longer move.`;
+      } else if (Date.now() >= Date.parse(l.onSaleAt)) {
+        state = 'drawing';
+        words = `Sales open at ${at}: the draw is running.`;
+      } else {
+        state = 'scheduled';
+        words = `Scheduled: sales open at ${at}. People who join before then wait in the pre-queue.`;
+      }
+    }
+    stateEl.dataset.state = state;
+    setText('onsale-state', words);
+    setText('onsale-at', l && l.onSaleAt ? fmtDateTime(l.onSaleAt) : (l ? 'not scheduled' : '–'));
+    setText('fig-prequeue', l ? nf.format(l.preQueue || 0) : '–');
+    setText('draw-entries', draw && draw.drawn ? nf.format(draw.entries.length) : (l && l.onSaleAt ? 'not drawn yet' : '–'));
+    const commitment = l && l.drawCommitment;
+    el('draw-commitment-row').hidden = !commitment;
+    setText('draw-commitment', commitment || '');
+    const link = el('draw-link');
+    el('draw-link-row').hidden = !(draw && draw.drawn);
+    if (l) {
+      const href = `${API}/concerts/${l.concertId}/draw`;
+      if (link.getAttribute('href') !== href) link.setAttribute('href', href);
+    }
+    tickCountdown();
+  }
+
+  function tickCountdown() {
+    const l = S.line;
+    let text = '–';
+    if (l && l.concertId === S.concertId) {
+      if (!l.onSaleAt) text = 'not scheduled';
+      else {
+        const left = (Date.parse(l.onSaleAt) - Date.now()) / 1000;
+        text = left > 0 ? fmtCountdown(left) : 'started';
+      }
+    }
+    setText('onsale-countdown', text);
   }
 
   function fillInput(input, value) {
@@ -313,7 +446,9 @@
 
   function setControlsEnabled(on) {
     const ok = on && S.line != null;
-    for (const id of ['max-active-apply', 'rate-apply', 'pause-btn', 'resume-btn', 'close-btn', 'reopen-btn']) el(id).disabled = !ok;
+    for (const id of ['max-active-apply', 'rate-apply', 'pause-btn', 'resume-btn', 'close-btn', 'reopen-btn', 'onsale-apply']) {
+      el(id).disabled = !ok;
+    }
   }
 
   // ---------------------------------------------------------------- audit log
@@ -325,11 +460,16 @@
     reopen: 'Reopened the line',
     set_max_active: 'Set max active',
     set_admission_rate: 'Set admission rate',
+    schedule_on_sale: 'Scheduled the on-sale',
+    create_concert: 'Created the concert',
     change: 'Changed settings',
   };
-  const FIELD_WORDS = { maxActive: 'max active', admissionRate: 'admission rate', paused: 'paused', closed: 'closed' };
+  const FIELD_WORDS = {
+    maxActive: 'max active', admissionRate: 'admission rate', paused: 'paused', closed: 'closed', onSaleAt: 'on-sale',
+  };
 
   function settingValue(k, v) {
+    if (k === 'onSaleAt') return v == null ? 'none' : fmtDateTime(new Date(v).toISOString());
     if (v == null) return 'server setting';
     if (typeof v === 'boolean') return v ? 'yes' : 'no';
     if (typeof v === 'number') return k === 'admissionRate' ? `${rateNf.format(v)}/s` : nf.format(v);
@@ -337,7 +477,13 @@
   }
 
   // Only what changed: "max active: server setting → 5; paused: no → yes".
-  function changeWords(before, after) {
+  function changeWords(before, after, action) {
+    if (action === 'create_concert' && after) {
+      const dates = (after.dates || []).length;
+      const tiers = (after.priceTiers || []).length;
+      return `${after.title} at ${after.venue}: ${dates} ${dates === 1 ? 'date' : 'dates'} of ${nf.format(after.seatCount)} ${
+        after.seatCount === 1 ? 'seat' : 'seats'}, ${tiers} price ${tiers === 1 ? 'tier' : 'tiers'}`;
+    }
     const b = before || {};
     const a = after || {};
     const keys = Array.from(new Set([...Object.keys(FIELD_WORDS), ...Object.keys(b), ...Object.keys(a)]));
@@ -382,7 +528,7 @@
       tr.appendChild(t);
       td(concertName(e.concertId));
       td(ACTION_WORDS[e.action] || e.action, 'audit-action');
-      td(changeWords(e.before, e.after), 'audit-change');
+      td(changeWords(e.before, e.after, e.action), 'audit-change');
       body.appendChild(tr);
     }
   }
@@ -390,12 +536,15 @@
   // ---------------------------------------------------------------- controls
 
   // from: the button (or input) that asked for the change; focus stays with it or its counterpart.
-  async function change(body, done, from) {
+  // where: the message and error boxes ({msg, err}), and fail(e) for an error's words of its own.
+  async function change(body, done, from, where = {}) {
     if (S.busy || S.concertId == null) return;
+    const msgId = where.msg || 'control-msg';
+    const errId = where.err || 'control-error';
     S.busy = true;
     setControlsEnabled(false);
-    setText('control-msg', '');
-    showBox('control-error', '');
+    setText(msgId, '');
+    showBox(errId, '');
     const gen = S.gen;
     stopRefresh();
     S.loop++; // answers of a refresh already on its way are older than this change
@@ -404,13 +553,14 @@
       if (gen !== S.gen) return;
       if ('maxActive' in body) delete el('max-active-input').dataset.dirty;
       if ('admissionRate' in body) delete el('rate-input').dataset.dirty;
+      if ('onSaleAt' in body) delete el('onsale-input').dataset.dirty;
       S.busy = false;
       if (res && res.line) renderLine(res.line);
       if (from && (document.activeElement === document.body || document.activeElement === from || !document.activeElement)) {
         const to = from.hidden && PAIRS[from.dataset.testid] ? el(PAIRS[from.dataset.testid]) : from;
         if (!to.hidden) to.focus();
       }
-      setText('control-msg', done(res || {}));
+      setText(msgId, done(res || {}));
       startRefresh(); // the audit log at once
     } catch (e) {
       if (gen !== S.gen) return;
@@ -418,7 +568,7 @@
         showLogin('The admin secret was refused: it may have changed on the server. Sign in again.');
         return;
       }
-      showBox('control-error', `That did not work: ${errorText(e)}`);
+      showBox(errId, (where.fail && where.fail(e)) || `That did not work: ${errorText(e)}`);
       startRefresh();
     } finally {
       S.busy = false;
@@ -426,9 +576,9 @@
     }
   }
 
-  function fieldError(input, text) {
+  function fieldError(input, text, errId = 'control-error') {
     input.setAttribute('aria-invalid', 'true');
-    showBox('control-error', text);
+    showBox(errId, text);
     input.focus();
   }
 
@@ -461,6 +611,228 @@
     }
     input.removeAttribute('aria-invalid');
     change({ admissionRate: n }, () => `Admission rate set to ${rateNf.format(n)} per second.`, input);
+  }
+
+  function applyOnSale(ev) {
+    ev.preventDefault();
+    const input = el('onsale-input');
+    const iso = localInputToIso(input.value.trim());
+    if (!iso) {
+      fieldError(input, 'Pick the day and time sales open.', 'onsale-error');
+      return;
+    }
+    if (Date.parse(iso) <= Date.now()) {
+      fieldError(input, 'That time has passed: pick a time still to come (a past time would run the draw at once).', 'onsale-error');
+      return;
+    }
+    input.removeAttribute('aria-invalid');
+    change({ onSaleAt: iso }, (res) => {
+      const at = res.line && res.line.onSaleAt ? res.line.onSaleAt : iso;
+      const moved = res.before && res.before.onSaleAt != null;
+      return `On-sale ${moved ? 'moved' : 'scheduled'}: sales open at ${fmtDateTime(at)} (${tzName()}).`;
+    }, input, {
+      msg: 'onsale-msg',
+      err: 'onsale-error',
+      fail: (e) => (e.code === 'ON_SALE_STARTED'
+        ? 'The draw has already run; the on-sale can no longer move.' : null),
+    });
+  }
+
+  // ---------------------------------------------------------------- new concert
+
+  let rowSeq = 0;
+
+  function openNewConcert() {
+    const form = el('new-concert-form');
+    form.hidden = false;
+    el('new-concert-toggle').setAttribute('aria-expanded', 'true');
+    if (!el('nc-dates').children.length) addDate(false);
+    if (!el('nc-tiers').children.length) addTier(false);
+    setText('concert-msg', '');
+    el('nc-title').focus();
+  }
+
+  function closeNewConcert({ reset = false, focus = true } = {}) {
+    el('new-concert-form').hidden = true;
+    el('new-concert-toggle').setAttribute('aria-expanded', 'false');
+    showBox('nc-error', '');
+    if (reset) {
+      el('new-concert-form').reset();
+      el('nc-dates').textContent = '';
+      el('nc-tiers').textContent = '';
+      for (const n of el('new-concert-form').querySelectorAll('[aria-invalid]')) n.removeAttribute('aria-invalid');
+    }
+    if (focus) el('new-concert-toggle').focus();
+  }
+
+  function smallInput(type, testid, labelText, attrs = {}) {
+    const id = `nc-${testid}-${++rowSeq}`;
+    const wrap = document.createElement('div');
+    wrap.className = 'cell';
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    label.textContent = labelText;
+    const input = document.createElement('input');
+    input.type = type;
+    input.id = id;
+    input.dataset.testid = testid;
+    input.autocomplete = 'off';
+    for (const [k, v] of Object.entries(attrs)) input.setAttribute(k, v);
+    wrap.append(label, input);
+    return { wrap, input, label };
+  }
+
+  function removeButton(action) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'link';
+    b.dataset.action = action;
+    b.textContent = 'Remove';
+    return b;
+  }
+
+  // Numbers the rows of a list ("Date 2", "Remove tier 2") and shows Remove only when there are two or more.
+  function renumber(listId, noun) {
+    const rows = Array.from(el(listId).children);
+    rows.forEach((li, i) => {
+      const name = `${noun} ${i + 1}`;
+      const group = li.querySelector('[role="group"]');
+      if (group) group.setAttribute('aria-label', name);
+      const lbl = li.querySelector('.row-name');
+      if (lbl) lbl.textContent = name;
+      const rm = li.querySelector('button[data-action^="remove-"]');
+      rm.setAttribute('aria-label', `Remove ${noun.toLowerCase()} ${i + 1}`);
+      rm.hidden = rows.length < 2;
+    });
+  }
+
+  function addDate(focus = true) {
+    const li = document.createElement('li');
+    li.dataset.testid = 'nc-date-row';
+    const { wrap, input, label } = smallInput('datetime-local', 'nc-date', 'Date', { step: '60' });
+    label.className = 'row-name';
+    li.append(wrap, removeButton('remove-date'));
+    el('nc-dates').appendChild(li);
+    renumber('nc-dates', 'Date');
+    if (focus) input.focus();
+  }
+
+  function addTier(focus = true) {
+    const list = el('nc-tiers');
+    const prev = list.lastElementChild;
+    let from = '1';
+    if (prev) {
+      const to = Number(prev.querySelector('[data-testid="nc-tier-to"]').value);
+      from = Number.isInteger(to) && to > 0 ? String(to + 1) : '';
+    }
+    const li = document.createElement('li');
+    li.dataset.testid = 'nc-tier-row';
+    const group = document.createElement('div');
+    group.setAttribute('role', 'group');
+    group.className = 'tier';
+    const name = document.createElement('span');
+    name.className = 'row-name';
+    name.setAttribute('aria-hidden', 'true');
+    const num = { type: 'number', inputmode: 'numeric', min: '1', step: '1' };
+    const f = smallInput('number', 'nc-tier-from', 'From seat', num);
+    const t = smallInput('number', 'nc-tier-to', 'To seat', num);
+    const p = smallInput('number', 'nc-tier-price', 'Price (points)', num);
+    f.input.value = from;
+    group.append(name, f.wrap, t.wrap, p.wrap, removeButton('remove-tier'));
+    li.appendChild(group);
+    list.appendChild(li);
+    renumber('nc-tiers', 'Tier');
+    if (focus) (from ? t.input : f.input).focus();
+  }
+
+  function removeRow(button, listId, noun, addId) {
+    const li = button.closest('li');
+    const next = li.nextElementSibling || li.previousElementSibling;
+    li.remove();
+    renumber(listId, noun);
+    const to = next && next.querySelector('input');
+    (to || el(addId)).focus();
+  }
+
+  function ncError(input, text) {
+    if (input) input.setAttribute('aria-invalid', 'true');
+    showBox('nc-error', text);
+    if (input) input.focus();
+  }
+
+  const wholeNumber = (v) => /^[0-9]+$/.test(String(v).trim());
+
+  async function createConcert(ev) {
+    ev.preventDefault();
+    if (S.creating) return;
+    const form = el('new-concert-form');
+    for (const n of form.querySelectorAll('[aria-invalid]')) n.removeAttribute('aria-invalid');
+    showBox('nc-error', '');
+    const title = el('nc-title').value.trim();
+    const venue = el('nc-venue').value.trim();
+    if (!title) return ncError(el('nc-title'), 'Give the concert a title.');
+    if (!venue) return ncError(el('nc-venue'), 'Say where the concert is (the venue).');
+    const dates = [];
+    const dateInputs = Array.from(el('nc-dates').querySelectorAll('[data-testid="nc-date"]'));
+    if (!dateInputs.length) return ncError(null, 'Add at least one date.');
+    for (const [i, input] of dateInputs.entries()) {
+      const iso = localInputToIso(input.value.trim());
+      if (!iso) return ncError(input, `Date ${i + 1}: pick the day and time it starts.`);
+      dates.push(iso);
+    }
+    const seatsInput = el('nc-seats');
+    if (!wholeNumber(seatsInput.value) || Number(seatsInput.value) < 1) {
+      return ncError(seatsInput, 'The seat count must be a whole number, 1 or more.');
+    }
+    const seatCount = Number(seatsInput.value);
+    const priceTiers = [];
+    const tierRows = Array.from(el('nc-tiers').children);
+    if (!tierRows.length) return ncError(null, 'Add at least one price tier.');
+    for (const [i, li] of tierRows.entries()) {
+      const tier = {};
+      for (const [key, testid, words] of [['fromSeat', 'nc-tier-from', 'from seat'], ['toSeat', 'nc-tier-to', 'to seat'],
+        ['price', 'nc-tier-price', 'price']]) {
+        const input = li.querySelector(`[data-testid="${testid}"]`);
+        if (!wholeNumber(input.value)) return ncError(input, `Tier ${i + 1}: the ${words} must be a whole number.`);
+        tier[key] = Number(input.value);
+      }
+      priceTiers.push(tier);
+    }
+    // Whether the tiers cover every seat once, and every limit, is the server's to say.
+    S.creating = true;
+    const button = el('nc-create');
+    button.disabled = true;
+    const gen = S.gen;
+    try {
+      const res = await api('POST', '/admin/concerts', { body: { title, venue, dates, seatCount, priceTiers } });
+      if (gen !== S.gen) return;
+      try {
+        const list = await api('GET', '/concerts', { auth: false });
+        S.concerts = list.concerts || [];
+      } catch (_) { /* the answer says enough */ }
+      if (!S.concerts.some((c) => c.concertId === res.concertId)) {
+        S.concerts.push({ concertId: res.concertId, title: res.title, venue: res.venue });
+      }
+      fillConcerts();
+      closeNewConcert({ reset: true, focus: false });
+      el('concert-select').value = String(res.concertId);
+      chooseConcert(res.concertId);
+      const n = (res.schedules || []).length;
+      setText('concert-msg', `Created “${res.title}” at ${res.venue} (concert #${res.concertId}): ${n} ${n === 1 ? 'date' : 'dates'} of ${
+        nf.format(seatCount)} seats. It is selected: schedule its on-sale before fans arrive.`);
+      el('concert-select').focus();
+    } catch (e) {
+      if (gen !== S.gen) return;
+      if (e.status === 401) {
+        showLogin('The admin secret was refused: it may have changed on the server. Sign in again.');
+        return;
+      }
+      showBox('nc-error', e.status === 422 && e.detail
+        ? `The server did not accept the concert: ${e.detail}.` : `The concert was not created: ${errorText(e)}`);
+    } finally {
+      S.creating = false;
+      button.disabled = false;
+    }
   }
 
   function askClose() {
@@ -508,7 +880,10 @@
   el('concert-select').addEventListener('change', (ev) => chooseConcert(Number(ev.target.value)));
   el('max-active-form').addEventListener('submit', applyMaxActive);
   el('rate-form').addEventListener('submit', applyRate);
-  for (const id of ['max-active-input', 'rate-input']) {
+  el('onsale-form').addEventListener('submit', applyOnSale);
+  el('new-concert-form').addEventListener('submit', createConcert);
+  el('new-concert-form').addEventListener('input', (ev) => ev.target.removeAttribute('aria-invalid'));
+  for (const id of ['max-active-input', 'rate-input', 'onsale-input']) {
     el(id).addEventListener('input', (ev) => {
       ev.target.dataset.dirty = '1';
       ev.target.removeAttribute('aria-invalid');
@@ -527,6 +902,14 @@
     else if (a === 'reopen') change({ closed: false }, () => 'The line is open again: people can join.', t);
     else if (a === 'logout') showLogin();
     else if (a === 'dismiss-error') showBox('admin-error', '');
+    else if (a === 'new-concert') {
+      if (el('new-concert-form').hidden) openNewConcert();
+      else closeNewConcert();
+    } else if (a === 'new-concert-cancel') closeNewConcert();
+    else if (a === 'add-date') addDate();
+    else if (a === 'add-tier') addTier();
+    else if (a === 'remove-date') removeRow(t, 'nc-dates', 'Date', 'nc-add-date');
+    else if (a === 'remove-tier') removeRow(t, 'nc-tiers', 'Tier', 'nc-add-tier');
   });
 
   // Escape (or the browser's own close) on the dialog: keep the line open.
@@ -535,6 +918,10 @@
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && S.secret && !S.busy) startRefresh();
   });
+
+  // The on-sale countdown runs between refreshes.
+  setInterval(tickCountdown, 250);
+  for (const id of ['onsale-tz', 'nc-tz']) setText(id, tzName());
 
   // ---------------------------------------------------------------- start
 
