@@ -273,7 +273,7 @@ async fn three_instances_hold_one_draw_and_share_live_limits() {
     let admin = |base: &str, body: Value| {
         c.patch(format!("{base}/api/v1/admin/concerts/1/line")).bearer_auth(SECRET).json(&body).send()
     };
-    let starts = chrono::Utc::now() + chrono::Duration::seconds(12);
+    let starts = chrono::Utc::now() + chrono::Duration::seconds(25);
     let r = admin(&bases[0], json!({ "onSaleAt": starts.to_rfc3339() })).await.unwrap();
     assert_eq!(r.status(), 200);
     // 2,000 joins, 64 at a time, round-robin over the instances.
@@ -297,7 +297,7 @@ async fn three_instances_hold_one_draw_and_share_live_limits() {
     }
     assert_eq!(entries_seen.len(), 2000, "one entry per fan");
     // The draw, once the on-sale starts.
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let drawn = loop {
         let d: Value =
             c.get(format!("{}/api/v1/concerts/1/draw", bases[1])).send().await.unwrap().json().await.unwrap();
@@ -376,8 +376,10 @@ async fn three_instances_hold_one_draw_and_share_live_limits() {
         if all && active == 25 {
             break;
         }
+        // The notice carries the change at once and the 500 ms refresh bounds a lost one; 3 s
+        // leaves room for a box busy with the other tests.
         assert!(
-            changed.elapsed() < Duration::from_secs(2),
+            changed.elapsed() < Duration::from_secs(3),
             "the new limit did not reach every instance: active {active}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
