@@ -12,6 +12,7 @@ mod sampler;
 mod scenarios;
 mod servers;
 mod svg;
+mod unexpected;
 
 use anyhow::{bail, Context, Result};
 

@@ -5,7 +5,7 @@
 use crate::cgroup::{Cgroup, Limits};
 use crate::report::{self, RunSummary};
 use crate::servers::{Fixture, Instances, Mode};
-use crate::{drill, k6, sampler, scenarios, DrillPlan, RunArgs, INTERRUPTED};
+use crate::{drill, k6, sampler, scenarios, unexpected, DrillPlan, RunArgs, INTERRUPTED};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -332,6 +332,7 @@ impl<'a> Prepared<'a> {
         report::write_timeline(dir, &analysis)?;
         report::write_charts(dir, &analysis, &after.samples, args.instances)?;
         let mut report_md = report::markdown(&summary, &analysis, &caps.notes);
+        report_md.push_str(&unexpected::markdown(&unexpected::read(dir), analysis.overall.unexpected));
         if let (Some(events), Some(p)) = (after.drill_events, plan) {
             let timeline: Vec<(u128, u64, &[f64])> = analysis
                 .timeline

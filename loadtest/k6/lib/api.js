@@ -47,6 +47,29 @@ http.setResponseCallback(OK);
 
 export const retries503 = new Counter('http_503_retries');
 
+// Every answer outside a call's expected statuses is logged for the run's report (status, code,
+// endpoint, time, the first bytes of the body): at most LOG_LIMIT per VU, so a failure storm
+// cannot flood the output; the report's counts come from all requests regardless.
+const ALLOWED = new Map([[OK, []], [OK_OR_CONFLICT, [409]], [OK_OR_GONE, [410]]]);
+const LOG_LIMIT = 20;
+let logged = 0;
+
+function noteUnexpected(name, res, expect) {
+  const extra = ALLOWED.get(expect);
+  if (extra === undefined || logged >= LOG_LIMIT) return; // a caller's own expectations: theirs to judge
+  if ((res.status >= 200 && res.status < 300) || extra.includes(res.status)) return;
+  logged++;
+  let code = '';
+  try {
+    code = (res.json() || {}).code || '';
+  } catch (_) {
+    // not JSON
+  }
+  const text = typeof res.body === 'string' ? res.body.slice(0, 160) : '';
+  const entry = { t: new Date().toISOString(), endpoint: name, status: res.status, code, body: text, error: res.error || '' };
+  console.warn(`UNEXPECTED_RESPONSE ${JSON.stringify(entry)}`);
+}
+
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 export function retryAfterSeconds(res, fallback = 1) {
@@ -96,6 +119,7 @@ export class Api {
     let res;
     for (let attempt = 0; ; attempt++) {
       res = http.request(method, this.base + path, payload, params);
+      noteUnexpected(name, res, expect);
       const retryable = res.status === 503 || (res.status === 0 && retryNetwork);
       if (!retryable || attempt >= this.max503Retries) return res;
       retries503.add(1, { name });
