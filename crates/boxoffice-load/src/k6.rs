@@ -19,9 +19,24 @@ pub struct K6Run {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn run(k6: &str, script: &Path, env: &[(String, String)], out_dir: &Path, timeout: Duration) -> Result<K6Run> {
+pub fn run(
+    k6: &str,
+    script: &Path,
+    env: &[(String, String)],
+    out_dir: &Path,
+    timeout: Duration,
+    cpus: Option<&str>,
+) -> Result<K6Run> {
     let csv = out_dir.join("k6-raw.csv");
-    let mut cmd = Command::new(k6);
+    // Pinned with taskset, which execs k6 in place (the same pid, which Ctrl-C signals).
+    let mut cmd = match cpus {
+        Some(c) => {
+            let mut t = Command::new("taskset");
+            t.args(["-c", c, k6]);
+            t
+        }
+        None => Command::new(k6),
+    };
     cmd.arg("run")
         .args(["--summary-export", &out_dir.join("summary.json").display().to_string()])
         .args(["--out", &format!("csv={}", csv.display())])

@@ -7,6 +7,7 @@ mod flood;
 mod hostile;
 mod k6;
 mod pipeline;
+mod placement;
 mod report;
 mod sampler;
 mod scenarios;
@@ -155,6 +156,10 @@ pub(crate) struct CommonArgs {
     /// Scale-out mode: Redis URL.
     #[arg(long, default_value = "redis://127.0.0.1:6379", env = "BOXOFFICE_LOAD_REDIS")]
     redis: String,
+    /// split: the servers on the first half of the CPUs and k6 on the rest, so a run measures the
+    /// server rather than k6 fighting it for cores; shared: both on every CPU.
+    #[arg(long, value_enum, default_value = "split", env = "BOXOFFICE_LOAD_PLACEMENT")]
+    placement: placement::Placement,
 }
 
 #[derive(Args, Clone)]
@@ -348,6 +353,14 @@ fn ab(args: &AbArgs) -> Result<ExitCode> {
 }
 
 fn matrix(m: &MatrixArgs) -> Result<ExitCode> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if m.common.placement == placement::Placement::Split && m.cpus.iter().any(|c| *c > (n / 2.0).floor()) {
+        eprintln!(
+            "note: with --placement split the servers run on half of the {n} CPUs, so caps above {} cores \
+             cannot be reached; use --placement shared for those rows",
+            (n / 2.0).floor()
+        );
+    }
     let mut rows = Vec::new();
     for &mem in &m.memory {
         for &cpus in &m.cpus {

@@ -21,6 +21,10 @@ pub struct Prepared<'a> {
     stamp: String,
     run_id: String,
     work: PathBuf,
+    /// CPU lists the servers and k6 are pinned to (None: unpinned), and that in words.
+    server_cpus: Option<String>,
+    k6_cpus: Option<String>,
+    placement_text: String,
 }
 
 /// The servers' caps, and what the report should say about them.
@@ -90,7 +94,11 @@ impl<'a> Prepared<'a> {
         let run_id = format!("{}_{}", stamp.replace('-', ""), std::process::id());
         eprintln!("== {} ({} scale, {:?} mode) → {}", args.scenario, args.scale, c.mode, dir.display());
         let work = crate::tempdir_in_tmp(&run_id)?;
+        let (server_cpus, k6_cpus, placement_text) = crate::placement::cpus(c.placement);
         Ok(Self {
+            server_cpus,
+            k6_cpus,
+            placement_text,
             args,
             scenario_script: c.loadtest_dir.join(&scenario.script),
             scale: scale.clone(),
@@ -157,8 +165,15 @@ impl<'a> Prepared<'a> {
             .flat_map(|(k, v)| [format!("--{k}"), scenarios::as_arg(v)])
             .collect();
         serve_flags.extend(args.serve_args.iter().cloned());
-        let instances =
-            Instances::start(&args.common.bin, fixture, &serve_flags, args.instances, caps.cg.as_ref(), &self.dir)?;
+        let instances = Instances::start(
+            &args.common.bin,
+            fixture,
+            &serve_flags,
+            args.instances,
+            caps.cg.as_ref(),
+            self.server_cpus.as_deref(),
+            &self.dir,
+        )?;
         let pids = instances.pids();
         let bases = instances.bases.clone();
         let before: Vec<String> = bases.iter().map(|b| sampler::http_get(b, "/metrics").unwrap_or_default()).collect();
@@ -226,7 +241,14 @@ impl<'a> Prepared<'a> {
         let k6 = if INTERRUPTED.load(Ordering::SeqCst) {
             Err(anyhow::anyhow!("interrupted"))
         } else {
-            k6::run(&self.args.common.k6, &self.scenario_script, &env, &self.dir, self.timeout())
+            k6::run(
+                &self.args.common.k6,
+                &self.scenario_script,
+                &env,
+                &self.dir,
+                self.timeout(),
+                self.k6_cpus.as_deref(),
+            )
         };
         let (drill_events, drill_target) = match drill_thread.map(|t| t.join()) {
             Some(Ok((events, target))) => (Some(events), Some(target)),
@@ -299,6 +321,7 @@ impl<'a> Prepared<'a> {
             mode: format!("{:?}", c.mode).to_lowercase(),
             instances: args.instances,
             limits: caps.limits_text,
+            placement: self.placement_text.clone(),
             started: self.stamp.clone(),
             command: std::env::args().collect::<Vec<_>>().join(" "),
             k6_exit_code: k6_run.exit_code,

@@ -17,6 +17,9 @@ pub struct RunSummary {
     pub mode: String,
     pub instances: usize,
     pub limits: String,
+    /// Where the servers and k6 ran (CPU pinning).
+    #[serde(default)]
+    pub placement: String,
     pub started: String,
     pub command: String,
     pub k6_exit_code: i32,
@@ -169,6 +172,9 @@ pub fn markdown(s: &RunSummary, a: &Analysis, notes: &[String]) -> String {
     let _ = writeln!(m, "# {} ({} scale, {} mode) — {verdict}\n", s.scenario, s.scale, s.mode);
     let _ = writeln!(m, "- started: {}\n- command: `{}`", s.started, s.command);
     let _ = writeln!(m, "- instances: {}; limits: {}", s.instances, s.limits);
+    if !s.placement.is_empty() {
+        let _ = writeln!(m, "- placement: {}", s.placement);
+    }
     let _ = writeln!(
         m,
         "- k6 exit code {} (thresholds {}); audit {}\n",

@@ -136,6 +136,8 @@ fn free_port() -> Result<u16> {
 /// How to (re)start one instance.
 struct Launch {
     join: String,
+    /// `taskset -c <cpus> ` when the servers are pinned.
+    pin: String,
     log: PathBuf,
     args: Vec<String>,
 }
@@ -156,6 +158,7 @@ impl Instances {
         serve_flags: &[String],
         n: usize,
         cgroup: Option<&Cgroup>,
+        cpus: Option<&str>,
         logs: &Path,
     ) -> Result<Instances> {
         let mut me = Instances { bin: bin.to_owned(), launches: Vec::new(), children: Vec::new(), bases: Vec::new() };
@@ -173,7 +176,8 @@ impl Instances {
                 "boxoffice-load-shared-secret".to_owned(),
             ]);
             args.extend(serve_flags.iter().cloned());
-            let launch = Launch { join, log: logs.join(format!("server-{i}.log")), args };
+            let pin = cpus.map(|c| format!("taskset -c {c} ")).unwrap_or_default();
+            let launch = Launch { join, pin, log: logs.join(format!("server-{i}.log")), args };
             me.children.push(me.spawn(&launch)?);
             me.bases.push(format!("http://127.0.0.1:{port}"));
             me.launches.push(launch);
@@ -188,7 +192,7 @@ impl Instances {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&l.log)?;
         Command::new("sh")
             .arg("-c")
-            .arg(format!("{}exec \"$0\" \"$@\"", l.join))
+            .arg(format!("{}exec {}\"$0\" \"$@\"", l.join, l.pin))
             .arg(&self.bin)
             .args(&l.args)
             .env("RUST_LOG", "warn")
