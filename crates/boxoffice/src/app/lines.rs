@@ -53,6 +53,11 @@ impl Lines {
         self.state.read().iter().map(|(c, st)| (*c, self.outflow_of(st, default_rate), st.inventory)).collect()
     }
 
+    /// What the operator set, as last read (the defaults for a line without settings).
+    pub fn settings(&self, concert: ConcertId) -> LineSettings {
+        self.state.read().get(&concert).map(|s| s.settings).unwrap_or_default()
+    }
+
     /// When the line's on-sale starts, if one is set.
     pub fn on_sale_at(&self, concert: ConcertId) -> Option<Millis> {
         self.state.read().get(&concert).and_then(|s| s.settings.on_sale_at)

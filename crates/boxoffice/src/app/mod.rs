@@ -329,20 +329,25 @@ impl App {
         let (before, after) = self.store.change_line(concert, change, Millis::now()).await?;
         metrics::counter!("boxoffice_admin_actions_total", "action" => change.action()).increment(1);
         self.refresh_lines().await?;
-        if let Err(e) = self.notices.publish(Notice::concert_changed(concert)).await {
-            tracing::warn!(error = %e, "could not tell other instances about a line change");
-        }
+        self.tell_others(concert, "a line change").await;
         Ok((before, after))
+    }
+
+    /// Tells every other instance that a concert's line changed; they refresh at once. When the
+    /// notice cannot go out (Redis down), their periodic refresh still picks the change up.
+    async fn tell_others(&self, concert: ConcertId, what: &str) {
+        if let Err(e) = self.notices.publish(Notice::concert_changed(concert)).await {
+            tracing::warn!(error = %e, "could not tell other instances about {what}");
+        }
     }
 
     /// A line's live figures for the operator.
     pub async fn line_figures(&self, concert: ConcertId) -> Result<LineFigures> {
         self.catalog.concert(&*self.store, concert).await?;
         let stats = self.queue.stats().await?.into_iter().find(|s| s.concert == concert.get()).unwrap_or_default();
-        let settings = self.store.line_settings().await?.into_iter().find(|(c, _)| *c == concert).map(|(_, s)| s);
         Ok(LineFigures {
             outflow: self.lines.outflow(concert, self.admission.rate()),
-            settings: settings.unwrap_or_default(),
+            settings: self.lines.settings(concert),
             inventory: self.lines.inventory(concert),
             active_per_seat: self.lines.active_per_seat(),
             on_sale_at: self.lines.on_sale_at(concert),
@@ -362,9 +367,7 @@ impl App {
         self.catalog.invalidate();
         metrics::counter!("boxoffice_admin_actions_total", "action" => "create_concert").increment(1);
         self.refresh_lines().await?;
-        if let Err(e) = self.notices.publish(Notice::concert_changed(created.0.id)).await {
-            tracing::warn!(error = %e, "could not tell other instances about a new concert");
-        }
+        self.tell_others(created.0.id, "a new concert").await;
         Ok(created)
     }
 
@@ -598,9 +601,7 @@ impl App {
         }
         drop(refreshing);
         if sold_out {
-            if let Err(e) = self.notices.publish(Notice::concert_changed(s.concert)).await {
-                tracing::warn!(error = %e, "could not tell other instances about a sell-out");
-            }
+            self.tell_others(s.concert, "a sell-out").await;
         }
         Ok(receipt)
     }
