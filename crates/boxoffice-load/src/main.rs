@@ -1,6 +1,7 @@
 //! boxoffice-load: runs a k6 scenario against boxoffice servers it starts (optionally capped like
 //! a container), samples their resources, audits the data afterwards and writes a report.
 
+mod alerting;
 mod cgroup;
 mod drill;
 mod flood;
@@ -88,12 +89,18 @@ struct DrillArgs {
     /// Seconds after the start of the run when the fault is injected.
     #[arg(long, default_value_t = 10)]
     at: u64,
-    /// Seconds the fault lasts before it is removed.
-    #[arg(long = "for", default_value_t = 20)]
-    hold: u64,
-    /// Extra k6 environment (KEY=VALUE); by default the journey is stretched to outlast the drill.
-    #[arg(long = "k6-env", default_values_t = ["STEADY=50s".to_owned()])]
+    /// Seconds the fault lasts before it is removed (the mitigation). Default: 45 for a broken
+    /// dependency or instance, long enough for its alert to reach Alertmanager first; 20 for
+    /// abusive traffic, which the service turns away by itself.
+    #[arg(long = "for")]
+    hold: Option<u64>,
+    /// Extra k6 environment (KEY=VALUE); by default the journey is stretched to outlast the
+    /// drill (STEADY = the fault's start + its length + 25 s).
+    #[arg(long = "k6-env")]
     k6_env: Vec<String>,
+    /// Do not start Prometheus and Alertmanager beside the drill (MTTD is then not measured).
+    #[arg(long)]
+    no_alerting: bool,
     /// Extra `boxoffice serve` flags (e.g. --serve-arg=--join-rate-limit=0 to see a flood unchecked).
     #[arg(long = "serve-arg")]
     serve_args: Vec<String>,
@@ -109,6 +116,8 @@ pub(crate) struct DrillPlan {
     hold: Duration,
     /// A private dependency the drill stops, when it needs one.
     target: Option<drill::Target>,
+    /// The real alerting path to run beside it (None: --no-alerting).
+    alerting: Option<alerting::Config>,
 }
 
 #[derive(Args, Clone)]
@@ -409,6 +418,9 @@ fn matrix(m: &MatrixArgs) -> Result<ExitCode> {
 fn drill_cmd(d: &DrillArgs) -> Result<ExitCode> {
     let mut common = d.common.clone();
     common.mode = Mode::Scaleout;
+    let hold = d.hold.unwrap_or(if d.kind.is_traffic() { 20 } else { 45 });
+    let mut k6_env = vec![format!("STEADY={}s", d.at + hold + 25)];
+    k6_env.extend(d.k6_env.iter().cloned());
     let work = tempdir_in_tmp(&format!("drill-{}", std::process::id()))?;
     let target = match d.kind {
         drill::Kind::RedisStop => {
@@ -436,14 +448,23 @@ fn drill_cmd(d: &DrillArgs) -> Result<ExitCode> {
             .map(String::from)
             .chain(d.serve_args.iter().cloned())
             .collect(),
-        k6_env: d.k6_env.clone(),
+        k6_env,
         label: Some(format!(
             "drill-{}{}",
             format!("{:?}", d.kind).to_lowercase(),
             d.label.as_deref().map(|l| format!("-{l}")).unwrap_or_default()
         )),
     };
-    let plan = DrillPlan { kind: d.kind, at: Duration::from_secs(d.at), hold: Duration::from_secs(d.hold), target };
+    let plan = DrillPlan {
+        kind: d.kind,
+        at: Duration::from_secs(d.at),
+        hold: Duration::from_secs(hold),
+        target,
+        alerting: (!d.no_alerting).then(|| {
+            let root = d.common.loadtest_dir.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+            alerting::Config::in_repository(root)
+        }),
+    };
     let (dir, s) = run_with(&args, Some(plan))?;
     let _ = std::fs::remove_dir_all(&work);
     println!("{}", dir.join("report.md").display());

@@ -222,6 +222,13 @@ impl<'a> Prepared<'a> {
         env.insert(0, ("BASE_URLS".into(), servers.bases.join(",")));
         env.insert(0, ("BASE_URL".into(), servers.bases[servers.bases.len() - 1].clone()));
         let users = self.scale.seed.users;
+        // The alerting path starts before the fault, so that Prometheus has a healthy scrape of
+        // every instance first; a drill without it still runs (MTTD is then not measured).
+        let alerting = plan.as_ref().and_then(|p| p.alerting.as_ref()).and_then(|cfg| {
+            crate::alerting::Alerting::start(cfg, &servers.bases, &self.work)
+                .map_err(|e| eprintln!("   alerting: NOT running: {e:#}"))
+                .ok()
+        });
         let drill_thread = plan.map(|p| {
             let target = p.target.take().unwrap_or_else(|| match p.kind {
                 drill::Kind::PoolSaturation => drill::Target::Pool(fixture.database_url().unwrap_or_default()),
@@ -251,7 +258,13 @@ impl<'a> Prepared<'a> {
             )
         };
         let (drill_events, drill_target) = match drill_thread.map(|t| t.join()) {
-            Some(Ok((events, target))) => (Some(events), Some(target)),
+            Some(Ok((mut events, target))) => {
+                if let Some(a) = &alerting {
+                    a.settle(Duration::from_secs(60));
+                    events.extend(drill::alert_events(&a.notices(), &a.intervals));
+                }
+                (Some(events), Some(target))
+            }
             _ => (None, None),
         };
         Ran { k6, drill_events, drill_target }
@@ -375,8 +388,13 @@ impl<'a> Prepared<'a> {
             // Hostile clients must also leave everyone else's SLO intact.
             summary.passed = after.audit_ok && outcome.recovered_ms.is_some() && outcome.slo_kept != Some(false);
             eprintln!(
-                "   drill: MTTD {:?} s, MTTR {:?} s, {} unexpected answers",
-                outcome.mttd_seconds, outcome.mttr_seconds, outcome.client_errors
+                "   drill: MTTD (alert) {:?} s {:?}, first signal {:?} s, mitigated {:?} s, MTTR {:?} s, {} unexpected answers",
+                outcome.mttd_seconds,
+                outcome.alerts_fired,
+                outcome.first_signal_seconds,
+                outcome.mitigated_seconds,
+                outcome.mttr_seconds,
+                outcome.client_errors
             );
         }
         std::fs::write(dir.join("run.json"), serde_json::to_string_pretty(&summary)?)?;

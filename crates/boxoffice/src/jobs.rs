@@ -90,15 +90,16 @@ pub fn spawn_hold_sweeper(store: Arc<dyn Store>, every: Duration) -> JoinHandle<
     })
 }
 
-/// Probes every dependency every 5 s into `boxoffice_dependency_up{dependency}` (1 up, 0 down),
-/// so alerts see an outage even when no traffic arrives.
+/// Probes every dependency every 2 s into `boxoffice_dependency_up{dependency}` (1 up, 0 down),
+/// so alerts see an outage even when no traffic arrives (and within seconds: the
+/// probe's interval adds to the time to detect).
 pub fn spawn_dependency_probe(app: Arc<App>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let limit = Duration::from_secs(2);
+            let limit = Duration::from_millis(1500);
             let db = matches!(tokio::time::timeout(limit, app.store.ping()).await, Ok(Ok(())));
             let queue = matches!(tokio::time::timeout(limit, app.queue.stats()).await, Ok(Ok(_)));
             metrics::gauge!("boxoffice_dependency_up", "dependency" => "database").set(if db { 1.0 } else { 0.0 });
