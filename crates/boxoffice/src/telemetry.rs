@@ -47,6 +47,10 @@ fn register_metrics() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     metrics::gauge!("boxoffice_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     describe_counter!("boxoffice_http_requests_total", "HTTP requests by method, route template and status");
+    describe_counter!(
+        "boxoffice_http_problems_total",
+        "problem+json answers by method, route template, status and problem code"
+    );
     describe_histogram!(
         "boxoffice_http_request_duration_seconds",
         Unit::Seconds,

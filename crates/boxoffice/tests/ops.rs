@@ -94,6 +94,14 @@ async fn every_metric_the_dashboard_and_alerts_query_is_exported() {
         .await
         .unwrap();
     assert_eq!(paid.status(), 201);
+    // A problem answer is counted by route, status and problem code.
+    let refused = c
+        .post(format!("{base}/api/v1/reservations"))
+        .json(&json!({"scheduleId": 1, "seatNo": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     // The dependency probe and the sweeper run on their own clocks: wait for their first report.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let exported = loop {
@@ -113,6 +121,14 @@ async fn every_metric_the_dashboard_and_alerts_query_is_exported() {
     assert!(exported.contains("boxoffice_http_requests_total"));
     // Labels are route templates, never raw paths or ids.
     let text = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("boxoffice_http_problems_total{")
+            && l.contains("route=\"/api/v1/reservations\"")
+            && l.contains("status=\"401\"")
+            && l.contains("code=\"TOKEN_MISSING\"")
+            && l.ends_with(" 1")),
+        "no problem counter for the refused hold"
+    );
     assert!(text.contains("route=\"/api/v1/reservations\""));
     assert!(!text.contains("route=\"/api/v1/users/1/"), "a raw path leaked into a label");
 

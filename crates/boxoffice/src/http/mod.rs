@@ -179,6 +179,9 @@ async fn track_metrics(axum::extract::State(s): axum::extract::State<AppState>, 
     let res = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
     s.requests.record(route, &method, res.status().as_u16(), elapsed);
+    if let Some(code) = res.extensions().get::<Code>() {
+        request_metrics::problem(route, &method, res.status().as_u16(), *code);
+    }
     if BOOKING_ROUTES.contains(&route) {
         s.app.admission.observe(elapsed, res.status().is_server_error());
     }

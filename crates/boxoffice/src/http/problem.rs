@@ -93,6 +93,8 @@ impl IntoResponse for ApiError {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         metrics::counter!("boxoffice_errors_total", "code" => e.code.as_str()).increment(1);
+        // For the request metrics, which know the route: problems by route, status and code.
+        res.extensions_mut().insert(e.code);
         res
     }
 }

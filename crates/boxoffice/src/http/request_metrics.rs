@@ -54,6 +54,17 @@ impl RequestMetrics {
     }
 }
 
+/// `boxoffice_http_problems_total{method, route, status, code}`: every problem+json answer by
+/// route template and problem code (`boxoffice_errors_total` counts codes without the route).
+/// Looked up per call: problems are the minority of answers, and the label set is bounded by
+/// routes × codes.
+pub fn problem(route: &str, method: &Method, status: u16, code: crate::domain::error::Code) {
+    metrics::counter!("boxoffice_http_problems_total",
+        "method" => method.as_str().to_owned(), "route" => route.to_owned(),
+        "status" => status.to_string(), "code" => code.as_str())
+    .increment(1);
+}
+
 /// UUID v4 request ids from the thread's generator (`rand::thread_rng`, seeded once per thread).
 #[derive(Clone, Copy, Default)]
 pub struct FastRequestId;
