@@ -76,14 +76,54 @@ def spread(values, unit="s"):
     return text + (f", not reached in {missed} of {len(values)}" if missed else "")
 
 
+FAULT_HEADER = ["| fault | runs | **MTTD**: fault → first alert at the receiver, median (range) | first alert | "
+                "first signal inside the drill | time to mitigate | **time to recover (MTTR)** | "
+                "the page's all-clear at the receiver | client errors per run | audit |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+FIRING = "alert firing at the on-call receiver: "
+RESOLVED = "alert resolved at the on-call receiver: "
+
+
+def page_resolved(drill):
+    """Seconds from the fault to the first alert's resolved notice at the receiver (the page's
+    all-clear), read from the drill's timeline; None if it never came."""
+    events, start = drill.get("events", []), drill.get("injected_ms")
+    fired = drill.get("alerts_fired") or []
+    if not fired or start is None:
+        return None
+    done = [e["at_ms"] for e in events if e["what"].startswith(RESOLVED + fired[0] + " ")]
+    return (min(done) - start) / 1000 if done else None
+
+
 def fault_row(kind, runs):
     d = [r["drill"] for r in runs]
     first_alerts = sorted({x["alerts_fired"][0] for x in d if x.get("alerts_fired")})
     audits = all(r["audit"] for r in runs)
     return (f"| {kind} | {len(runs)} | {spread([x.get('mttd_seconds') for x in d])} | {', '.join(first_alerts) or '–'} | "
             f"{spread([x.get('first_signal_seconds') for x in d])} | {spread([x.get('mitigated_seconds') for x in d])} | "
-            f"{spread([x.get('mttr_seconds') for x in d])} | {spread([x.get('alerts_resolved_seconds') for x in d])} | "
+            f"{spread([x.get('mttr_seconds') for x in d])} | {spread([page_resolved(x) for x in d])} | "
             f"{' / '.join(str(x.get('client_errors', 0)) for x in d)} | {'clean' if audits else 'FAILED'} |")
+
+
+def retable(run_id):
+    folder = os.path.join(ROOT, "evidence", run_id)
+    faults = FAULT_HEADER[:]
+    for kind in FAULTS:
+        runs = []
+        for sub in sorted(os.listdir(folder)):
+            if sub == kind or sub.startswith(kind + "-"):
+                drill = json.load(open(os.path.join(folder, sub, "drill.json")))
+                summary = json.load(open(os.path.join(folder, sub, "run.json")))
+                runs.append({"drill": drill, "audit": summary.get("audit_ok", summary.get("passed"))})
+        if runs:
+            faults.append(fault_row(kind, runs))
+    report = open(os.path.join(folder, "report.md")).read()
+    start = report.index("| fault | runs |")
+    end = report.find("\n\n", start)
+    report = report[:start] + "\n".join(faults) + (report[end:] if end >= 0 else "\n")
+    open(os.path.join(folder, "report.md"), "w").write(report)
+    print("\n".join(faults))
+    return 0
 
 
 def main():
@@ -93,7 +133,11 @@ def main():
     ap.add_argument("--results", default="results")
     ap.add_argument("--load-bin", default=os.path.join(ROOT, "target", "release", "boxoffice-load"))
     ap.add_argument("--evidence", metavar="RUN_ID", help="also write evidence/RUN_ID/ (report, drill.json per kind)")
+    ap.add_argument("--retable", metavar="RUN_ID", help="only rebuild the fault table of evidence/RUN_ID/report.md "
+                    "from its drill.json files (after the table gained a column)")
     a = ap.parse_args()
+    if a.retable:
+        return retable(a.retable)
     kinds = [k for g in a.kinds for k in GROUPS.get(g, [g])]
     for k in kinds:
         if k not in KINDS + FAULTS:
@@ -102,9 +146,7 @@ def main():
     lines = ["| drill | hostile connections opened | what they were answered | first signal | "
              "journey: unexpected answers | journey p99 outside → during the attack | SLO | audit | drill |",
              "|---|---|---|---|---|---|---|---|---|"]
-    faults = ["| fault | runs | **MTTD**: fault → first alert at the receiver, median (range) | first alert | "
-              "first signal inside the drill | time to mitigate | **time to recover (MTTR)** | all-clear at the receiver | "
-              "client errors per run | audit |", "|---|---|---|---|---|---|---|---|---|---|"]
+    faults = FAULT_HEADER[:]
     results, failed = {}, False
     for kind in kinds:
         runs = []

@@ -293,7 +293,10 @@ pub struct Outcome {
     pub first_signal_seconds: Option<f64>,
     /// Injection → the mitigation (the fault removed, or the defence acting).
     pub mitigated_seconds: Option<f64>,
-    /// Injection → every alert that fired reached the receiver resolved.
+    /// Injection → the first alert (the page) reached the receiver resolved: the all-clear.
+    pub page_resolved_seconds: Option<f64>,
+    /// Injection → every alert that fired reached the receiver resolved (alerts over minutes-long
+    /// windows stay firing well after the recovery).
     pub alerts_resolved_seconds: Option<f64>,
     /// Time to recover: injection → every instance ready and no more client errors.
     pub mttr_seconds: Option<f64>,
@@ -351,6 +354,7 @@ pub fn outcome(
         .collect::<Option<Vec<u128>>>()
         .and_then(|v| v.into_iter().max())
         .filter(|_| !alerts_fired.is_empty());
+    let page_resolved = alerts_fired.first().and_then(resolved_at);
     let removed =
         events.iter().find(|e| e.what.starts_with("mitigated") || e.what.starts_with("fault removed")).map(|e| e.at_ms);
     let after: Vec<&(u128, u64, &[f64])> =
@@ -401,6 +405,7 @@ pub fn outcome(
         mttd_seconds: secs(alert_fired),
         first_signal_seconds: secs(detected),
         mitigated_seconds: secs(removed),
+        page_resolved_seconds: secs(page_resolved),
         alerts_resolved_seconds: secs(alerts_resolved),
         mttr_seconds: secs(recovered),
         client_errors,
@@ -459,7 +464,12 @@ pub fn markdown(o: &Outcome) -> String {
         f(o.mttr_seconds)
     );
     if o.alerting.is_some() {
-        let _ = writeln!(m, "- alerts resolved at the receiver: {}", f(o.alerts_resolved_seconds));
+        let _ = writeln!(
+            m,
+            "- the page's all-clear (the first alert resolved at the receiver): {}",
+            f(o.page_resolved_seconds)
+        );
+        let _ = writeln!(m, "- every fired alert resolved at the receiver: {}", f(o.alerts_resolved_seconds));
     }
     let _ = writeln!(m, "- unexpected client answers after injection: {}", o.client_errors);
     let ms = |v: Option<f64>| v.map_or("–".into(), |x| format!("{x:.1} ms"));
@@ -528,7 +538,8 @@ mod tests {
         assert_eq!(o.first_signal_seconds, Some(0.3));
         assert_eq!(o.mitigated_seconds, Some(45.0));
         assert_eq!(o.mttr_seconds, Some(47.0));
-        // One of the two alerts never said resolved.
+        // The page is over; one of the other alerts never said resolved.
+        assert_eq!(o.page_resolved_seconds, Some(60.0));
         assert_eq!(o.alerts_resolved_seconds, None);
         assert_eq!(
             o.alerting.as_deref(),
