@@ -12,6 +12,7 @@ mod placement;
 mod report;
 mod sampler;
 mod scenarios;
+mod server_side;
 mod servers;
 mod svg;
 mod unexpected;
@@ -59,6 +60,9 @@ enum Cmd {
     Matrix(MatrixArgs),
     /// A fault drill: a scenario runs in scale-out mode while a fault is injected and removed.
     Drill(DrillArgs),
+    /// Print a run folder's server-side section (latency per route on the servers' own clock,
+    /// problem answers by route, status and code) from its metrics-before/after.txt.
+    ServerSide { run: PathBuf },
 }
 
 #[derive(Args, Clone)]
@@ -225,6 +229,10 @@ fn main() -> ExitCode {
         Cmd::List(common) => list(&common),
         Cmd::Matrix(args) => matrix(&args),
         Cmd::Drill(args) => drill_cmd(&args),
+        Cmd::ServerSide { run } => {
+            print!("{}", server_side::for_run(&run));
+            Ok(ExitCode::SUCCESS)
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

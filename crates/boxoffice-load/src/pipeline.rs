@@ -369,6 +369,8 @@ impl<'a> Prepared<'a> {
         report::write_charts(dir, &analysis, &after.samples, args.instances)?;
         let mut report_md = report::markdown(&summary, &analysis, &caps.notes);
         report_md.push_str(&unexpected::markdown(&unexpected::read(dir), analysis.overall.unexpected));
+        report_md.push_str(&report::drift_markdown(&analysis.timeline, &after.samples, args.instances));
+        report_md.push_str(&crate::server_side::for_run(dir));
         if let (Some(events), Some(p)) = (after.drill_events, plan) {
             let timeline: Vec<(u128, u64, &[f64])> = analysis
                 .timeline

@@ -470,3 +470,98 @@ pub fn deployment_spec(
     );
     m
 }
+
+/// A run this long gets the drift section: what a soak test is for.
+const DRIFT_MIN_SECONDS: f64 = 300.0;
+
+/// How the servers changed between early in the run (its second minute, after the warm-up) and
+/// its last minute: resident memory, open files and threads per instance, and the p99 of the
+/// requests in the first and last five minutes (after the first minute). Empty for short runs.
+pub fn drift_markdown(timeline: &[crate::k6::Tick], samples: &[Sample], instances: usize) -> String {
+    let end = samples.iter().map(|s| s.t).fold(0.0, f64::max);
+    if end < DRIFT_MIN_SECONDS {
+        return String::new();
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| v[v.len() / 2])
+    };
+    let mut m = String::from(
+        "\n## Drift: early against late\n\nEarly = the run's second minute (after the warm-up), late = its last minute; medians of \
+         the once-a-second samples. Growth per hour extrapolates the difference over the time between the two windows.\n\n\
+         | instance | RSS early → late MiB | RSS growth per hour | open files early → late | threads early → late |\n|---|---|---|---|---|\n",
+    );
+    let hours = (end - 30.0 - 90.0) / 3600.0;
+    for i in 0..instances {
+        let window = |from: f64, to: f64, f: fn(&Sample) -> f64| {
+            median(samples.iter().filter(|s| s.instance == i && s.t >= from && s.t < to).map(f).collect())
+        };
+        let rss = |s: &Sample| s.stat.rss_bytes as f64 / 1048576.0;
+        let fds = |s: &Sample| s.stat.fds as f64;
+        let threads = |s: &Sample| s.stat.threads as f64;
+        let (Some(r0), Some(r1)) = (window(60.0, 120.0, rss), window(end - 60.0, end + 1.0, rss)) else { continue };
+        let pair = |f: fn(&Sample) -> f64| match (window(60.0, 120.0, f), window(end - 60.0, end + 1.0, f)) {
+            (Some(x), Some(y)) => format!("{x:.0} → {y:.0}"),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            m,
+            "| {i} | {r0:.1} → {r1:.1} | {:+.1} MiB | {} | {} |",
+            (r1 - r0) / hours.max(1e-9),
+            pair(fds),
+            pair(threads)
+        );
+    }
+    let last = timeline.last().map_or(0, |t| t.second);
+    let p99 = |from: u64, to: u64| {
+        let mut v: Vec<f64> = timeline
+            .iter()
+            .filter(|t| t.second >= from && t.second < to)
+            .flat_map(|t| t.durations.iter().copied())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| crate::k6::percentile(&v, 99.0))
+    };
+    if let (Some(early), Some(late)) = (p99(60, 360), p99(last.saturating_sub(300), last + 1)) {
+        let _ = writeln!(
+            m,
+            "\nRequests' p99: {early:.1} ms in minutes 1-6, {late:.1} ms in the last five minutes ({:+.0} %).",
+            (late / early - 1.0) * 100.0
+        );
+    }
+    m
+}
+
+#[cfg(test)]
+mod drift_tests {
+    use super::*;
+    use crate::k6::Tick;
+    use crate::sampler::ProcStat;
+
+    fn sample(t: f64, rss_mib: u64, fds: u64) -> Sample {
+        let stat = ProcStat { cpu_seconds: 0.0, rss_bytes: rss_mib * 1048576, threads: 4, fds };
+        Sample { t, instance: 0, cpu_percent: 10.0, stat, pool_in_use: None, pool_size: None }
+    }
+
+    fn tick(second: u64, ms: f64) -> Tick {
+        Tick { second, requests: 1, unexpected: 0, p50: ms, p95: ms, p99: ms, durations: vec![ms] }
+    }
+
+    #[test]
+    fn a_long_run_reports_growth_between_its_second_and_last_minutes() {
+        // 20 minutes: RSS 100 MiB in minute two, 110 MiB in the last; open files 50 → 60.
+        let samples: Vec<Sample> =
+            (0..1200).map(|t| if t < 600 { sample(t as f64, 100, 50) } else { sample(t as f64, 110, 60) }).collect();
+        let timeline: Vec<Tick> = (0..1200).map(|s| tick(s, if s < 600 { 10.0 } else { 20.0 })).collect();
+        let md = drift_markdown(&timeline, &samples, 1);
+        // 10 MiB over (1199 - 120) s ≈ 0.2997 h → +33.4 MiB per hour.
+        assert!(md.contains("| 0 | 100.0 → 110.0 | +33.4 MiB | 50 → 60 | 4 → 4 |"), "{md}");
+        assert!(md.contains("p99: 10.0 ms in minutes 1-6, 20.0 ms in the last five minutes (+100 %)"), "{md}");
+    }
+
+    #[test]
+    fn a_short_run_has_no_drift_section() {
+        let samples: Vec<Sample> = (0..200).map(|t| sample(t as f64, 100, 50)).collect();
+        assert_eq!(drift_markdown(&[], &samples, 1), "");
+    }
+}
