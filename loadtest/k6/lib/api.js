@@ -194,9 +194,10 @@ export class Api {
       json: list.length === 1 ? { scheduleId, seatNo: list[0] } : { scheduleId, seatNos: list },
       expect: OK_OR_CONFLICT,
       tags,
-      // A hold that timed out on the wire may still have committed; retrying it would answer 409
-      // for our own seat. Only a 503 (refused before the write) is retried.
-      retryNetwork: false,
+      // A hold lost on the wire (a keep-alive connection the server closed as idle, a time-out)
+      // may have committed: asking again for exactly the same seats answers 200 with that hold
+      // (docs/contract.md), so it is retried like any idempotent call.
+      retryNetwork: true,
     });
   }
 

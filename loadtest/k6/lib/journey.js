@@ -119,8 +119,9 @@ function holdSomeSeats(api, token, concert, { want = 1, maxAttempts = 20, maxRef
       const asked = group.map((x) => x.seatNo);
       const res = api.hold(token, scheduleId, asked);
       attempts++;
-      expectStatus(res, ROUTES.hold, 201, 409);
-      if (res.status === 201) {
+      expectStatus(res, ROUTES.hold, 201, 200, 409);
+      // 200: a retry after a lost answer found the hold already made (the same seats again).
+      if (res.status === 201 || res.status === 200) {
         const r = body(res);
         holdMs += Date.now() - th;
         M.stepBrowse.add(browseMs);
