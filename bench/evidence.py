@@ -130,7 +130,7 @@ def errors(folders):
     out = ["| run | endpoint | status | code (server) | answers at k6 | answers at the server |", "|---|---|---|---|---|---|"]
     for r in runs:
         md = open(os.path.join(r, "report.md")).read()
-        name = os.path.basename(os.path.normpath(r))
+        name = os.path.relpath(os.path.normpath(r), ROOT) if os.path.isabs(r) else os.path.normpath(r)
         k6 = {(e, st): int(n.replace(",", "")) for e, st, n in _table(md, "## Responses by status") if not st.startswith("2")}
         server = {}
         recorded = "## Server side" in md and "not recorded" not in md.split("## Server side", 1)[1]
