@@ -276,6 +276,15 @@ async fn three_instances_hold_one_draw_and_share_live_limits() {
     let starts = chrono::Utc::now() + chrono::Duration::seconds(25);
     let r = admin(&bases[0], json!({ "onSaleAt": starts.to_rfc3339() })).await.unwrap();
     assert_eq!(r.status(), 200);
+    // The other instances hear of the change over Redis, within a second (a join that reaches one
+    // before that is queued FIFO, as without an on-sale): wait until each publishes the commitment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for base in &bases {
+        while c.get(format!("{base}/api/v1/concerts/1/draw")).send().await.unwrap().status() != 200 {
+            assert!(Instant::now() < deadline, "{base} never heard of the on-sale");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     // 2,000 joins, 64 at a time, round-robin over the instances.
     let joined: Vec<(u16, Value)> =
         futures::stream::iter(1..=2000i64)
