@@ -1,7 +1,7 @@
 """Writes an evidence folder (evidence/<run-id>/) for a benchmark run: report.md, summary.json and
 run.json with what a reader needs to check the figures (commit, build, tools, machine, command,
 times). Small by design: no raw output."""
-import datetime, hashlib, json, os, platform, subprocess, sys
+import datetime, hashlib, json, os, platform, shutil, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,7 +75,6 @@ def collect(run_id, folders, title, started=None):
         for kept in RUN_FILES:
             src = os.path.join(f, kept)
             if os.path.exists(src):
-                import shutil
                 shutil.copy(src, os.path.join(dest, name, kept))
         s = json.load(open(os.path.join(f, "run.json")))
         summaries[name] = s
@@ -132,10 +131,9 @@ def errors(folders):
         md = open(os.path.join(r, "report.md")).read()
         name = os.path.relpath(os.path.normpath(r), ROOT) if os.path.isabs(r) else os.path.normpath(r)
         k6 = {(e, st): int(n.replace(",", "")) for e, st, n in _table(md, "## Responses by status") if not st.startswith("2")}
-        server = {}
-        recorded = "## Server side" in md and "not recorded" not in md.split("## Server side", 1)[1]
-        for e, st, code, n in _table(md.split("## Server side", 1)[1] if "## Server side" in md else "", "Problem answers by endpoint"):
-            server[(e, st, code)] = int(n.replace(",", ""))
+        server_md = md.split("## Server side", 1)[1] if "## Server side" in md else ""
+        recorded = bool(server_md) and "not recorded" not in server_md
+        server = {(e, st, code): int(n.replace(",", "")) for e, st, code, n in _table(server_md, "Problem answers by endpoint")}
         keys = sorted({(e, st) for e, st in k6} | {(e, st) for e, st, _ in server})
         if not keys:
             out.append(f"| `{name}` | – | – | – | 0 | 0 |")

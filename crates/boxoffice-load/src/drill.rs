@@ -363,10 +363,7 @@ pub fn outcome(
     let last_err = after.last().map(|(t, _, _)| *t + 1000);
     // The p99 of every request the scenario made in a window of whole seconds.
     let window_p99 = |keep: &dyn Fn(u128) -> bool| {
-        let mut v: Vec<f64> =
-            timeline.iter().filter(|(t, _, _)| keep(*t)).flat_map(|(_, _, d)| d.iter().copied()).collect();
-        v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| crate::k6::percentile(&v, 99.0))
+        crate::k6::window_p99(timeline.iter().filter(|(t, _, _)| keep(*t)).map(|(_, _, d)| *d))
     };
     let client_p99_before_ms = injected.and_then(|i| window_p99(&|t| t + 1000 <= i));
     let during = |t: u128| injected.is_some_and(|i| t >= i && removed.is_none_or(|r| t + 1000 <= r));

@@ -96,6 +96,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// The p99 of every request in some seconds of the timeline (each second's durations); None when
+/// they hold no request. Drills and the drift section compare such windows.
+pub fn window_p99<'a>(seconds: impl Iterator<Item = &'a [f64]>) -> Option<f64> {
+    let mut v: Vec<f64> = seconds.flat_map(|d| d.iter().copied()).collect();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| percentile(&v, 99.0))
+}
+
 impl Stats {
     fn from(name: &str, mut d: Vec<f64>, unexpected: u64, by_status: BTreeMap<String, u64>, seconds: f64) -> Stats {
         d.sort_by(|a, b| a.total_cmp(b));

@@ -482,25 +482,22 @@ pub fn drift_markdown(timeline: &[crate::k6::Tick], samples: &[Sample], instance
     if end < DRIFT_MIN_SECONDS {
         return String::new();
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| v[v.len() / 2])
-    };
+    // Early = the second minute, late = the last minute; growth per hour spans their middles.
+    let (early_minute, last_minute) = ((60.0, 120.0), (end - 60.0, end + 1.0));
+    let hours = (end - 30.0 - 90.0) / 3600.0;
     let mut m = String::from(
         "\n## Drift: early against late\n\nEarly = the run's second minute (after the warm-up), late = its last minute; medians of \
          the once-a-second samples. Growth per hour extrapolates the difference over the time between the two windows.\n\n\
          | instance | RSS early → late MiB | RSS growth per hour | open files early → late | threads early → late |\n|---|---|---|---|---|\n",
     );
-    let hours = (end - 30.0 - 90.0) / 3600.0;
     for i in 0..instances {
-        let window = |from: f64, to: f64, f: fn(&Sample) -> f64| {
-            median(samples.iter().filter(|s| s.instance == i && s.t >= from && s.t < to).map(f).collect())
+        let window = |(from, to): (f64, f64), f: fn(&Sample) -> f64| {
+            let v: Vec<f64> = samples.iter().filter(|s| s.instance == i && s.t >= from && s.t < to).map(f).collect();
+            (!v.is_empty()).then(|| median(v))
         };
         let rss = |s: &Sample| s.stat.rss_bytes as f64 / 1048576.0;
-        let fds = |s: &Sample| s.stat.fds as f64;
-        let threads = |s: &Sample| s.stat.threads as f64;
-        let (Some(r0), Some(r1)) = (window(60.0, 120.0, rss), window(end - 60.0, end + 1.0, rss)) else { continue };
-        let pair = |f: fn(&Sample) -> f64| match (window(60.0, 120.0, f), window(end - 60.0, end + 1.0, f)) {
+        let (Some(r0), Some(r1)) = (window(early_minute, rss), window(last_minute, rss)) else { continue };
+        let pair = |f: fn(&Sample) -> f64| match (window(early_minute, f), window(last_minute, f)) {
             (Some(x), Some(y)) => format!("{x:.0} → {y:.0}"),
             _ => "–".into(),
         };
@@ -508,19 +505,15 @@ pub fn drift_markdown(timeline: &[crate::k6::Tick], samples: &[Sample], instance
             m,
             "| {i} | {r0:.1} → {r1:.1} | {:+.1} MiB | {} | {} |",
             (r1 - r0) / hours.max(1e-9),
-            pair(fds),
-            pair(threads)
+            pair(|s| s.stat.fds as f64),
+            pair(|s| s.stat.threads as f64)
         );
     }
     let last = timeline.last().map_or(0, |t| t.second);
     let p99 = |from: u64, to: u64| {
-        let mut v: Vec<f64> = timeline
-            .iter()
-            .filter(|t| t.second >= from && t.second < to)
-            .flat_map(|t| t.durations.iter().copied())
-            .collect();
-        v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| crate::k6::percentile(&v, 99.0))
+        crate::k6::window_p99(
+            timeline.iter().filter(|t| t.second >= from && t.second < to).map(|t| t.durations.as_slice()),
+        )
     };
     if let (Some(early), Some(late)) = (p99(60, 360), p99(last.saturating_sub(300), last + 1)) {
         let _ = writeln!(

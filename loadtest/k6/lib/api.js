@@ -194,10 +194,9 @@ export class Api {
       json: list.length === 1 ? { scheduleId, seatNo: list[0] } : { scheduleId, seatNos: list },
       expect: OK_OR_CONFLICT,
       tags,
-      // A hold lost on the wire (a keep-alive connection the server closed as idle, a time-out)
-      // may have committed: asking again for exactly the same seats answers 200 with that hold
-      // (docs/contract.md), so it is retried like any idempotent call.
-      retryNetwork: true,
+      // Retried on network errors like the other calls: a hold lost on the wire (a keep-alive
+      // connection the server closed as idle, a time-out) may have committed, and asking again
+      // for exactly the same seats answers 200 with that hold (docs/contract.md).
     });
   }
 
