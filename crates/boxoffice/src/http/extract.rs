@@ -53,6 +53,22 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// An id in the path, read as the contract's JSON Schema reads an integer: `7`, or a whole number
+/// spelled `7.0` or `7e0` (as JSON bodies are, `domain::whole_number`); anything else is 400.
+/// Whether it names a valid id (positive) is the domain's to say.
+pub struct PathId(pub i64);
+
+impl<'de> serde::Deserialize<'de> for PathId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        raw.parse::<i64>()
+            .ok()
+            .or_else(|| raw.parse::<serde_json::Number>().ok().as_ref().and_then(crate::domain::whole_number))
+            .map(PathId)
+            .ok_or_else(|| serde::de::Error::custom(format!("Cannot parse `{raw}` to a whole number")))
+    }
+}
+
 /// Query parameters; anything unparsable is 400.
 pub struct ApiQuery<T>(pub T);
 

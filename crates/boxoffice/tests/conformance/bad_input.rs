@@ -39,6 +39,11 @@ pub async fn malformed_bodies_are_400_and_change_nothing(b: Backend) {
     assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "IDEMPOTENCY_KEY_REQUIRED"));
     let r = app.get("/api/v1/schedules/abc/seats", Some(&token)).await;
     assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "INVALID_PATH"));
+    // A path id is read as the contract's integers are (as in bodies): 1.0 is 1, 1.5 is no id.
+    let (whole, one) = (app.get("/api/v1/users/1.0/points", None).await, app.get("/api/v1/users/1/points", None).await);
+    assert_eq!((whole.status, &whole.body), (StatusCode::OK, &one.body));
+    let r = app.get("/api/v1/users/1.5/points", None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "INVALID_PATH"));
     let r = app.get("/api/v1/schedules/1/seats?status=WHATEVER", Some(&token)).await;
     assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"));
     let r = app.get("/api/v1/users/1/points/history?limit=-4", None).await;

@@ -6,7 +6,7 @@ use crate::domain::error::Code;
 use crate::domain::line_controls::{Closed, LineChange, LineSettings, Paused};
 use crate::domain::new_concert::{NewConcert, PriceTier};
 use crate::domain::{whole_number, ConcertId, Error, Millis, Points, SeatNo};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, PathId};
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::AppState;
 use axum::extract::{FromRequestParts, State};
@@ -197,7 +197,11 @@ pub struct LineChangeResponse {
         (status = 200, body = LineView),
         (status = 401, description = "no admin secret, or a wrong one (ADMIN_TOKEN_REQUIRED)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn line(State(s): State<AppState>, _: Operator, ApiPath(concert): ApiPath<i64>) -> ApiResult<Json<LineView>> {
+pub async fn line(
+    State(s): State<AppState>,
+    _: Operator,
+    ApiPath(PathId(concert)): ApiPath<PathId>,
+) -> ApiResult<Json<LineView>> {
     let concert = ConcertId::parse(concert)?;
     Ok(Json(line_view(concert, s.app.line_figures(concert).await?)))
 }
@@ -216,7 +220,7 @@ pub async fn line(State(s): State<AppState>, _: Operator, ApiPath(concert): ApiP
 pub async fn change_line(
     State(s): State<AppState>,
     _: Operator,
-    ApiPath(concert): ApiPath<i64>,
+    ApiPath(PathId(concert)): ApiPath<PathId>,
     ApiJson(req): ApiJson<LineChangeRequest>,
 ) -> ApiResult<Json<LineChangeResponse>> {
     let concert = ConcertId::parse(concert)?;

@@ -2,7 +2,7 @@
 
 use crate::domain::booking::{Receipt, Reservation, ReservationStatus};
 use crate::domain::{Code, Error, Millis, ReservationId, ScheduleId, SeatNo};
-use crate::http::extract::{ApiJson, ApiPath, Bearer, IdemKey};
+use crate::http::extract::{ApiJson, ApiPath, Bearer, IdemKey, PathId};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
 use axum::extract::State;
@@ -111,7 +111,7 @@ pub async fn hold(
 pub async fn release(
     State(s): State<AppState>,
     Bearer(ticket): Bearer,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
 ) -> ApiResult<Json<ReservationView>> {
     let released = s.app.release(ticket, ReservationId::parse(id)?).await?;
     Ok(Json(ReservationView::of(released.reservation)))
@@ -150,7 +150,7 @@ pub async fn my_reservations(State(s): State<AppState>, Bearer(ticket): Bearer) 
 pub async fn get_reservation(
     State(s): State<AppState>,
     Bearer(ticket): Bearer,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
 ) -> ApiResult<Json<ReservationView>> {
     let r = s.app.reservation(ticket, ReservationId::parse(id)?).await?;
     Ok(Json(ReservationView::of(r)))

@@ -3,7 +3,7 @@
 use crate::app::seat_map::SeatsView;
 use crate::domain::error::Code;
 use crate::domain::{ConcertId, Error, ScheduleId};
-use crate::http::extract::{ApiPath, ApiQuery, Bearer};
+use crate::http::extract::{ApiPath, ApiQuery, Bearer, PathId};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
 use axum::extract::State;
@@ -67,7 +67,7 @@ pub struct DrawView {
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/draw", tag = "catalog", params(("concertId" = i64, Path)),
     responses((status = 200, body = DrawView),
         (status = 404, description = "unknown concert, or no on-sale scheduled (DRAW_NOT_FOUND)", body = Problem, content_type = "application/problem+json")))]
-pub async fn draw(State(s): State<AppState>, ApiPath(concert): ApiPath<i64>) -> ApiResult<Json<DrawView>> {
+pub async fn draw(State(s): State<AppState>, ApiPath(PathId(concert)): ApiPath<PathId>) -> ApiResult<Json<DrawView>> {
     let concert = ConcertId::parse(concert)?;
     let d = s.app.published_draw(concert).await?;
     Ok(Json(DrawView {
@@ -103,7 +103,7 @@ pub async fn concerts(State(s): State<AppState>) -> ApiResult<Json<ConcertsRespo
 pub async fn schedules(
     State(s): State<AppState>,
     Bearer(ticket): Bearer,
-    ApiPath(concert): ApiPath<i64>,
+    ApiPath(PathId(concert)): ApiPath<PathId>,
 ) -> ApiResult<Json<SchedulesResponse>> {
     let concert = ConcertId::parse(concert)?;
     let list = s.app.schedules(ticket, concert).await?;
@@ -144,7 +144,7 @@ pub async fn seats(
     State(s): State<AppState>,
     headers: HeaderMap,
     Bearer(ticket): Bearer,
-    ApiPath(schedule): ApiPath<i64>,
+    ApiPath(PathId(schedule)): ApiPath<PathId>,
     ApiQuery(filter): ApiQuery<SeatFilter>,
 ) -> ApiResult<impl IntoResponse> {
     let only_available = match filter.status.as_deref() {

@@ -2,7 +2,7 @@
 
 use crate::domain::booking::{PointsChange, PointsOp};
 use crate::domain::{Points, UserId};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, IdemKey};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, IdemKey, PathId};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
 use axum::extract::State;
@@ -53,7 +53,10 @@ pub struct HistoryQuery {
 /// A user's balance.
 #[utoipa::path(get, path = "/api/v1/users/{userId}/points", tag = "points", params(("userId" = i64, Path)),
     responses((status = 200, body = BalanceView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn balance(State(s): State<AppState>, ApiPath(user): ApiPath<i64>) -> ApiResult<Json<BalanceView>> {
+pub async fn balance(
+    State(s): State<AppState>,
+    ApiPath(PathId(user)): ApiPath<PathId>,
+) -> ApiResult<Json<BalanceView>> {
     let user = UserId::parse(user)?;
     let b = s.app.balance(user).await?;
     Ok(Json(BalanceView { user_id: user.get(), balance: b.get() }))
@@ -82,7 +85,7 @@ async fn move_points(
         (status = 422, description = "INVALID_AMOUNT", body = Problem, content_type = "application/problem+json")))]
 pub async fn charge(
     State(s): State<AppState>,
-    ApiPath(user): ApiPath<i64>,
+    ApiPath(PathId(user)): ApiPath<PathId>,
     key: IdemKey,
     ApiJson(req): ApiJson<AmountRequest>,
 ) -> ApiResult<Json<PointsChange>> {
@@ -99,7 +102,7 @@ pub async fn charge(
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn use_points(
     State(s): State<AppState>,
-    ApiPath(user): ApiPath<i64>,
+    ApiPath(PathId(user)): ApiPath<PathId>,
     key: IdemKey,
     ApiJson(req): ApiJson<AmountRequest>,
 ) -> ApiResult<Json<PointsChange>> {
@@ -111,7 +114,7 @@ pub async fn use_points(
     responses((status = 200, body = HistoryView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn history(
     State(s): State<AppState>,
-    ApiPath(user): ApiPath<i64>,
+    ApiPath(PathId(user)): ApiPath<PathId>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryView>> {
     let user = UserId::parse(user)?;
