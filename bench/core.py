@@ -21,13 +21,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def call(base, method, path, body=None, token=None):
+def call(base, method, path, body=None, token=None, admin=None):
     req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
     req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
+    if token or admin:
+        req.add_header("Authorization", "Bearer " + (token or admin))
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
+
+
+ADMIN = "bench-admin-secret"
 
 
 class Server:
@@ -52,8 +55,8 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [binary, "serve"] + store + ["--bind", f"127.0.0.1:{self.port}", "--max-active", "1000000",
-             "--admission-rate", "1000000", "--admission-tick", "5ms", "--claim-window", "10m", "--active-ttl", "1h"] + extra,
+            [binary, "serve"] + store + ["--bind", f"127.0.0.1:{self.port}", "--admin-token", ADMIN, "--max-active", "1000000",
+             "--admission-rate", "1000000", "--active-per-seat", "100000", "--admission-tick", "5ms", "--claim-window", "10m", "--active-ttl", "1h"] + extra,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "server.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
         deadline = time.time() + 20
         while True:
@@ -96,8 +99,30 @@ class Server:
         with ThreadPoolExecutor(16) as pool:
             return list(pool.map(join, users))
 
+    def waiting_tokens(self, concert, users):
+        # Admission of this concert's line is paused first, so everyone who joins stays WAITING:
+        # the polls of a crowd in line, which the scale-out mode answers without Redis.
+        call(self.base, "PATCH", f"/api/v1/admin/concerts/{concert}/line", {"paused": True}, admin=ADMIN)
+        tokens = []
+        for u in users:
+            r = call(self.base, "POST", "/api/v1/queue/tokens", {"userId": u, "concertId": concert})
+            if r["status"] != "WAITING":
+                raise SystemExit(f"joined a paused line and got {r['status']}")
+            tokens.append(r["token"])
+        return tokens
 
-def wrk(base, script, args, threads, connections, duration):
+
+def redis_counters(url):
+    """Redis's commands processed and CPU-seconds so far (INFO), or None when not measured."""
+    if not url:
+        return None
+    out = subprocess.run(["redis-cli", "-u", url, "INFO", "all"], capture_output=True, text=True, check=True).stdout
+    info = dict(l.split(":", 1) for l in out.splitlines() if ":" in l and not l.startswith("#"))
+    return int(info["total_commands_processed"]), float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+def wrk(base, script, args, threads, connections, duration, redis=None):
+    before = redis_counters(redis)
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
            "-s", os.path.join(HERE, "wrk", script), base, "--"] + [str(a) for a in args]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=duration + 60).stdout
@@ -115,7 +140,16 @@ def wrk(base, script, args, threads, connections, duration):
         "socket_errors": errors.group(1) if errors else "",
         "journeys_per_s": int(journeys.group(1)) / float(journeys.group(4)) if journeys else None,
         "journey_errors": int(journeys.group(3)) if journeys else None,
+        **redis_share(before, redis_counters(redis), rps * duration),
     }
+
+
+def redis_share(before, after, requests):
+    # Redis's work per request (the whole server's: admission ticks included), scale-out only.
+    if before is None or not requests:
+        return {}
+    return {"redis_commands_per_request": (after[0] - before[0]) / requests,
+            "redis_cpu_us_per_request": (after[1] - before[1]) * 1e6 / requests}
 
 
 def main():
@@ -127,7 +161,7 @@ def main():
     ap.add_argument("--hold-connections", type=int, default=32)
     ap.add_argument("--hold-fans", type=int, default=160000, help="distinct fans per hold run (one hold each)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "boxoffice"))
-    ap.add_argument("--only", nargs="*", help="status seats join hold journey")
+    ap.add_argument("--only", nargs="*", help="status waiting seats join hold journey (waiting: status polls of people in line)")
     ap.add_argument("--mode", choices=["embedded", "scaleout"], default="embedded")
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="scaleout: server URL without database")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379", help="scaleout: Redis URL")
@@ -135,21 +169,30 @@ def main():
     ap.add_argument("--evidence", metavar="RUN_ID", help="also write evidence/RUN_ID/ (report, summary, run.json)")
     a = ap.parse_args()
     started = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).isoformat(timespec="seconds")
-    names = ["status", "seats", "join", "hold", "journey"]
+    names = ["status", "waiting", "seats", "join", "hold", "journey"]
     wanted = set(a.only or names)
     results = {k: [] for k in names if k in wanted}
     backend = dict(mode=a.mode, pg=a.pg, redis=a.redis)
+    redis_url = a.redis if a.mode == "scaleout" else None
 
     # Reads and joins: the demo's shape (50 seats a date), many users and one concert per run.
-    read = Server(a.binary, ["--users", "400000", "--concerts", str(a.runs + 1), "--schedules", "3", "--seats", "50"], a.serve_arg, **backend)
+    # Concert 1 for reads, 2.. for each run's joins, the last for the paused line.
+    waiting_concert = a.runs + 2
+    read = Server(a.binary, ["--users", "400000", "--concerts", str(waiting_concert), "--schedules", "3", "--seats", "50"], a.serve_arg, **backend)
     try:
         tokens = read.active_tokens(1, range(1, 1001))
         tok_file = os.path.join(read.dir, "tokens.txt")
         with open(tok_file, "w") as f:
             f.write("\n".join(tokens) + "\n")
+        if "waiting" in wanted:
+            wait_file = os.path.join(read.dir, "waiting-tokens.txt")
+            with open(wait_file, "w") as f:
+                f.write("\n".join(read.waiting_tokens(waiting_concert, range(390001, 391001))) + "\n")
         for run in range(a.runs):
             if "status" in wanted:
-                results["status"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/queue/status"], 2, a.connections, a.duration))
+                results["status"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/queue/status"], 2, a.connections, a.duration, redis_url))
+            if "waiting" in wanted:
+                results["waiting"].append(wrk(read.base, "token_get.lua", [wait_file, "/api/v1/queue/status"], 2, a.connections, a.duration, redis_url))
             if "seats" in wanted:
                 results["seats"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/schedules/1/seats"], 2, a.connections, a.duration))
             if "join" in wanted:
@@ -209,6 +252,13 @@ def main():
         med = lambda f: statistics.median(r[f] for r in runs)
         j = f"{statistics.median(r['journeys_per_s'] for r in runs):.0f}" if k == "journey" else "–"
         lines.append(f"| {k} | {med('rps'):.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {j} | {max(r['non2xx'] for r in runs)} |")
+    redis_rows = [(k, runs) for k, runs in results.items() if runs and "redis_commands_per_request" in runs[0]]
+    if redis_rows:
+        lines += ["", "Redis's share (median; all of Redis's commands and CPU during the run over the requests):", "",
+                  "| benchmark | Redis commands per request | Redis CPU µs per request |", "|---|---|---|"]
+        for k, runs in redis_rows:
+            lines.append(f"| {k} | {statistics.median(r['redis_commands_per_request'] for r in runs):.3f} | "
+                         f"{statistics.median(r['redis_cpu_us_per_request'] for r in runs):.2f} |")
     lines += ["", "Every run (requests/s, p99 ms):", ""]
     for k, runs in results.items():
         lines.append(f"- {k}: " + ", ".join(f"{r['rps']:.0f} ({r['p99']:.2f})" for r in runs))

@@ -396,3 +396,67 @@ async fn three_instances_hold_one_draw_and_share_live_limits() {
     let report = audit(&space.database_url, &space.prefix).await;
     assert_eq!(report["ok"], true, "{report:#}");
 }
+
+/// The value of one counter series in an instance's /metrics, 0 when absent.
+async fn counter(c: &reqwest::Client, base: &str, series: &str) -> f64 {
+    let text = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0.0)
+}
+
+/// Polls `url` with `token` until `done` holds for the body (each instance's view of the line is
+/// one admission tick old at most), and returns that body.
+async fn await_status(c: &reqwest::Client, base: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get(c, format!("{base}/api/v1/queue/status"), token).await;
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "status never reached the expected state: {body}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Status polls from people waiting are answered from each instance's view of the line (no
+/// Redis round trip), and that view follows what other instances do: a leave on A moves the
+/// people behind up on B, an admission by A's tick reaches the person polling B, and a leaver's
+/// token reads EXPIRED everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_are_answered_locally_and_follow_the_other_instances() {
+    if !scaleout::scaleout_ready() {
+        return;
+    }
+    let space = scaleout::ScaleOutSpace::create().await;
+    seed(&space.database_url, &["--users", "20", "--concerts", "1", "--schedules", "1", "--seats", "10"]);
+    let extra = ["--max-active", "1", "--admission-rate", "1000"];
+    let a = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    let b = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
+    let c = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for user in 1..=5 {
+        let (status, body) =
+            post(&c, format!("{}/api/v1/queue/tokens", a.base), None, json!({ "userId": user, "concertId": 1 })).await;
+        assert_eq!(status, 201, "{body}");
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    let position = |n: u64| move |b: &Value| b["status"] == "WAITING" && b["position"] == n;
+    // User 4 is third in line behind the one active user; B answers it from its own view.
+    let local = "boxoffice_queue_status_total{answered=\"local\"}";
+    let before = counter(&c, &b.base, local).await;
+    await_status(&c, &b.base, &tokens[3], position(3)).await;
+    await_status(&c, &b.base, &tokens[3], position(3)).await;
+    assert!(counter(&c, &b.base, local).await > before, "B answered the waiting user's polls without Redis");
+    // User 2 leaves on A: on B, user 4 moves up and user 2's token has ended.
+    let (status, body) = post(&c, format!("{}/api/v1/queue/leave", a.base), Some(&tokens[1]), json!({})).await;
+    assert_eq!((status, body["was"].as_str()), (200, Some("WAITING")), "{body}");
+    await_status(&c, &b.base, &tokens[3], position(2)).await;
+    await_status(&c, &b.base, &tokens[1], |b| b["status"] == "EXPIRED").await;
+    // User 1 (active) leaves on A: the slot goes to user 3, who hears it on B; user 4 is next.
+    let (status, body) = post(&c, format!("{}/api/v1/queue/leave", a.base), Some(&tokens[0]), json!({})).await;
+    assert_eq!((status, body["was"].as_str()), (200, Some("ACTIVE")), "{body}");
+    await_status(&c, &b.base, &tokens[2], |b| b["status"] == "ACTIVE").await;
+    await_status(&c, &b.base, &tokens[3], position(1)).await;
+    let report = audit(&space.database_url, &space.prefix).await;
+    assert_eq!(report["ok"], true, "{report:#}");
+}

@@ -2,6 +2,7 @@
 //! by any number of stateless instances.
 
 mod audit;
+mod line_view;
 mod notices;
 mod seed;
 mod store;

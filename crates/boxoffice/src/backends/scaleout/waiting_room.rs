@@ -1,6 +1,9 @@
 //! The scale-out waiting room: every line lives in Redis and every operation is one Lua script
 //! call (one round trip), atomic across all instances. Keys are `<prefix>c:<concert>:<part>`.
+//! Status polls from people waiting are the exception: each instance answers them from its own
+//! view of the line's front (`line_view`), refreshed by every admission tick.
 
+use super::line_view::{self, LineView, LineViews, Local};
 use crate::audit::AuditCheck;
 use crate::domain::error::Code;
 use crate::domain::line_controls::Closed;
@@ -38,7 +41,11 @@ pub struct RedisQueue {
     stats: Script,
     close: Script,
     draw: Script,
+    views: LineViews,
 }
+
+/// admitted, no-shows, timed out, then the line's front for the local view (tick.lua).
+type TickReply = (u64, u64, u64, u64, i64, i64, Vec<u64>);
 
 fn redis_err(e: redis::RedisError) -> Error {
     if e.kind() == redis::ErrorKind::ResponseError || e.kind() == redis::ErrorKind::TypeError {
@@ -65,6 +72,7 @@ impl RedisQueue {
             stats: script!("lua/stats.lua"),
             close: script!("lua/close.lua"),
             draw: script!("lua/draw.lua"),
+            views: LineViews::default(),
         };
         // Fail at start if Redis cannot be reached at all; later outages are answered with 503.
         me.connection().await?;
@@ -196,6 +204,11 @@ impl WaitingRoom for RedisQueue {
     }
 
     async fn standing(&self, t: Ticket, _now: Millis) -> Result<Standing> {
+        if let Local::Waiting { passed, rate_milli } = self.views.look(t.concert, t.seq, std::time::Instant::now()) {
+            metrics::counter!("boxoffice_queue_status_total", "answered" => "local").increment(1);
+            return Ok(self.waiting(t.seq, passed, rate_milli));
+        }
+        metrics::counter!("boxoffice_queue_status_total", "answered" => "redis").increment(1);
         let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket", "left", "users", "pre"]);
         let (state, until, head, rate, seq): (String, i64, u64, i64, u64) =
             self.invoke("status", &self.status, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
@@ -217,7 +230,10 @@ impl WaitingRoom for RedisQueue {
         let keys = self.keys(t.concert, &["wait", "act", "users", "due", "left", "pre"]);
         let was: String = self.invoke("leave", &self.leave, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
         Ok(match was.as_str() {
-            "WAITING" => Left::Waiting,
+            "WAITING" => {
+                self.views.left(t.concert, t.seq);
+                Left::Waiting
+            }
             "ACTIVE" => Left::Active,
             _ => Left::AlreadyOver,
         })
@@ -233,10 +249,18 @@ impl WaitingRoom for RedisQueue {
                 self.cfg.claim_window.as_millis().to_string(),
                 self.cfg.active_ttl.as_millis().to_string(),
                 u8::from(limits.admit).to_string(),
+                line_view::MAX_LEFT.to_string(),
             ];
-            let keys =
-                self.keys(concert, &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max", "left"]);
-            let (admitted, no_shows, timed_out): (u64, u64, u64) = self.invoke("tick", &self.tick, keys, &args).await?;
+            let keys = self.keys(
+                concert,
+                &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max", "left", "closed"],
+            );
+            let at = std::time::Instant::now();
+            let (admitted, no_shows, timed_out, head, rate_milli, closed, mut left): TickReply =
+                self.invoke("tick", &self.tick, keys, &args).await?;
+            let complete = left.len() <= line_view::MAX_LEFT;
+            left.truncate(line_view::MAX_LEFT);
+            self.views.replace(concert, LineView { head, rate_milli, left, closed: closed == 1, complete, at });
             report.admitted += admitted;
             report.no_shows += no_shows;
             report.timed_out += timed_out;
@@ -246,11 +270,13 @@ impl WaitingRoom for RedisQueue {
 
     async fn close(&self, concert: ConcertId, why: Closed, _now: Millis) -> Result<u64> {
         let keys = self.keys(concert, &["seq", "head", "wait", "users", "left", "closed", "log", "pre"]);
+        self.views.forget(concert);
         self.invoke("close", &self.close, keys, &[why.as_str().to_owned()]).await
     }
 
     async fn reopen(&self, concert: ConcertId) -> Result<()> {
         let key = self.key(concert, "closed");
+        self.views.forget(concert);
         let _: i64 =
             self.on_conn(|mut conn| async move { redis::cmd("DEL").arg(key).query_async(&mut conn).await }).await?;
         Ok(())
@@ -272,6 +298,7 @@ impl WaitingRoom for RedisQueue {
                 args.push(entry);
             }
             let keys = self.keys(concert, &["seq", "users", "wait", "pre", "drawn", "order"]);
+            self.views.forget(concert);
             let given: i64 = self.invoke("draw", &self.draw, keys, &args).await?;
             match given {
                 -1 => return Ok(None),
