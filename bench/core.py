@@ -55,7 +55,7 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [binary, "serve"] + store + ["--bind", f"127.0.0.1:{self.port}", "--admin-token", ADMIN, "--max-active", "1000000",
+            PIN["server"] + [binary, "serve"] + store + ["--bind", f"127.0.0.1:{self.port}", "--admin-token", ADMIN, "--max-active", "1000000",
              "--admission-rate", "1000000", "--active-per-seat", "100000", "--admission-tick", "5ms", "--claim-window", "10m", "--active-ttl", "1h"] + extra,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "server.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
         deadline = time.time() + 20
@@ -112,6 +112,35 @@ class Server:
         return tokens
 
 
+PIN = {"server": [], "wrk": []}  # taskset prefixes, set by --pin
+
+
+def cpu_seconds(pids):
+    """User + system CPU-seconds of the given processes so far (/proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids():
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
 def redis_counters(url):
     """Redis's commands processed and CPU-seconds so far (INFO), or None when not measured."""
     if not url:
@@ -121,9 +150,11 @@ def redis_counters(url):
     return int(info["total_commands_processed"]), float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
-def wrk(base, script, args, threads, connections, duration, redis=None):
+def wrk(base, script, args, threads, connections, duration, redis=None, server=None):
     before = redis_counters(redis)
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+    pg = postgres_pids() if redis else []
+    cpu_before = (cpu_seconds([server.proc.pid]) if server else None, cpu_seconds(pg))
+    cmd = PIN["wrk"] + ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
            "-s", os.path.join(HERE, "wrk", script), base, "--"] + [str(a) for a in args]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -141,7 +172,18 @@ def wrk(base, script, args, threads, connections, duration, redis=None):
         "journeys_per_s": int(journeys.group(1)) / float(journeys.group(4)) if journeys else None,
         "journey_errors": int(journeys.group(3)) if journeys else None,
         **redis_share(before, redis_counters(redis), rps * duration),
+        **cpu_share(cpu_before, (cpu_seconds([server.proc.pid]) if server else None, cpu_seconds(pg)), rps * duration, bool(redis)),
     }
+
+
+def cpu_share(before, after, requests, scaleout):
+    # The server's (and in scale-out PostgreSQL's) CPU per request: the capacity model's inputs.
+    out = {}
+    if before[0] is not None and requests:
+        out["server_cpu_us_per_request"] = (after[0] - before[0]) * 1e6 / requests
+    if scaleout and requests:
+        out["pg_cpu_us_per_request"] = (after[1] - before[1]) * 1e6 / requests
+    return out
 
 
 def redis_share(before, after, requests):
@@ -166,8 +208,11 @@ def main():
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="scaleout: server URL without database")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379", help="scaleout: Redis URL")
     ap.add_argument("--serve-arg", action="append", default=[], help="an extra `boxoffice serve` flag (repeatable)")
+    ap.add_argument("--pin", action="store_true", help="server on CPU 0 and wrk on CPU 1 (taskset); PostgreSQL and Redis unpinned")
     ap.add_argument("--evidence", metavar="RUN_ID", help="also write evidence/RUN_ID/ (report, summary, run.json)")
     a = ap.parse_args()
+    if a.pin:
+        PIN.update(server=["taskset", "-c", "0"], wrk=["taskset", "-c", "1"])
     started = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).isoformat(timespec="seconds")
     names = ["status", "waiting", "seats", "join", "hold", "journey"]
     wanted = set(a.only or names)
@@ -190,13 +235,13 @@ def main():
                 f.write("\n".join(read.waiting_tokens(waiting_concert, range(390001, 391001))) + "\n")
         for run in range(a.runs):
             if "status" in wanted:
-                results["status"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/queue/status"], 2, a.connections, a.duration, redis_url))
+                results["status"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/queue/status"], 2, a.connections, a.duration, redis_url, read))
             if "waiting" in wanted:
-                results["waiting"].append(wrk(read.base, "token_get.lua", [wait_file, "/api/v1/queue/status"], 2, a.connections, a.duration, redis_url))
+                results["waiting"].append(wrk(read.base, "token_get.lua", [wait_file, "/api/v1/queue/status"], 2, a.connections, a.duration, redis_url, read))
             if "seats" in wanted:
-                results["seats"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/schedules/1/seats"], 2, a.connections, a.duration))
+                results["seats"].append(wrk(read.base, "token_get.lua", [tok_file, "/api/v1/schedules/1/seats"], 2, a.connections, a.duration, redis_url, read))
             if "join" in wanted:
-                results["join"].append(wrk(read.base, "join.lua", [run + 2, 1, 190000], 2, a.connections, a.duration))
+                results["join"].append(wrk(read.base, "join.lua", [run + 2, 1, 190000], 2, a.connections, a.duration, redis_url, read))
             for k in results:
                 if results[k]:
                     print(f"run {run + 1} {k}: {results[k][-1]}", file=sys.stderr)
@@ -216,7 +261,7 @@ def main():
                 with open(tok_file, "w") as f:
                     f.write("\n".join(tokens) + "\n")
                 results["hold"].append(wrk(hold.base, "hold.lua", [tok_file, run * per + 1, seats, per, fans // 2],
-                                           2, a.hold_connections, a.duration))
+                                           2, a.hold_connections, a.duration, redis_url, hold))
                 print(f"run {run + 1} hold: {results['hold'][-1]}", file=sys.stderr)
             verdict = hold.audit(a.binary)
             print(f"hold audit: {'clean' if verdict.returncode == 0 else 'VIOLATIONS'}", file=sys.stderr)
@@ -236,7 +281,7 @@ def main():
                 first_schedule = run * per + 1
                 results["journey"].append(wrk(journey.base, "journey.lua",
                                               [run + 1, 1, first_schedule, 5000, per, a.journey_connections],
-                                              a.journey_connections, a.journey_connections, a.duration))
+                                              a.journey_connections, a.journey_connections, a.duration, redis_url, journey))
                 print(f"run {run + 1} journey: {results['journey'][-1]}", file=sys.stderr)
             audit = journey.audit(a.binary)
             print(f"journey audit: {'clean' if audit.returncode == 0 else 'VIOLATIONS'}", file=sys.stderr)
@@ -252,13 +297,14 @@ def main():
         med = lambda f: statistics.median(r[f] for r in runs)
         j = f"{statistics.median(r['journeys_per_s'] for r in runs):.0f}" if k == "journey" else "–"
         lines.append(f"| {k} | {med('rps'):.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {j} | {max(r['non2xx'] for r in runs)} |")
-    redis_rows = [(k, runs) for k, runs in results.items() if runs and "redis_commands_per_request" in runs[0]]
-    if redis_rows:
-        lines += ["", "Redis's share (median; all of Redis's commands and CPU during the run over the requests):", "",
-                  "| benchmark | Redis commands per request | Redis CPU µs per request |", "|---|---|---|"]
-        for k, runs in redis_rows:
-            lines.append(f"| {k} | {statistics.median(r['redis_commands_per_request'] for r in runs):.3f} | "
-                         f"{statistics.median(r['redis_cpu_us_per_request'] for r in runs):.2f} |")
+    costs = [("server_cpu_us_per_request", "server CPU µs"), ("redis_commands_per_request", "Redis commands"),
+             ("redis_cpu_us_per_request", "Redis CPU µs"), ("pg_cpu_us_per_request", "PostgreSQL CPU µs")]
+    costs = [(f, name) for f, name in costs if any(runs and f in runs[0] for runs in results.values())]
+    lines += ["", "Cost per request (median; each process's CPU during the run over the requests; a journey is "
+              "about 3 requests; Redis and PostgreSQL include their background work):", "",
+              "| benchmark | " + " | ".join(n for _, n in costs) + " |", "|---|" + "---|" * len(costs)]
+    for k, runs in results.items():
+        lines.append(f"| {k} | " + " | ".join(f"{statistics.median(r[f] for r in runs):.2f}" for f, _ in costs) + " |")
     lines += ["", "Every run (requests/s, p99 ms):", ""]
     for k, runs in results.items():
         lines.append(f"- {k}: " + ", ".join(f"{r['rps']:.0f} ({r['p99']:.2f})" for r in runs))
@@ -267,7 +313,7 @@ def main():
         sys.path.insert(0, HERE)
         import evidence
         evidence.write(a.evidence, "# bench/core.py\n\n" + "\n".join(lines) + "\n", results, started,
-                       binaries=[a.binary], placement="server and wrk share both cores")
+                       binaries=[a.binary], placement="server on CPU 0, wrk on CPU 1, PostgreSQL and Redis unpinned" if a.pin else "server and wrk share both cores")
 
 
 if __name__ == "__main__":
