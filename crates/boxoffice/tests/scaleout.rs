@@ -421,7 +421,9 @@ async fn await_status(c: &reqwest::Client, base: &str, token: &str, done: impl F
 /// Status polls from people waiting are answered from each instance's view of the line (no
 /// Redis round trip), and that view follows what other instances do: a leave on A moves the
 /// people behind up on B, an admission by A's tick reaches the person polling B, and a leaver's
-/// token reads EXPIRED everywhere.
+/// token reads EXPIRED everywhere. Someone A admitted in the join's answer is ACTIVE on B at
+/// once, for booking and for polls (a clean-clone CI run caught B answering 403 TOKEN_WAITING
+/// from a view one tick old).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_are_answered_locally_and_follow_the_other_instances() {
     if !scaleout::scaleout_ready() {
@@ -429,7 +431,9 @@ async fn polls_are_answered_locally_and_follow_the_other_instances() {
     }
     let space = scaleout::ScaleOutSpace::create().await;
     seed(&space.database_url, &["--users", "20", "--concerts", "1", "--schedules", "1", "--seats", "10"]);
-    let extra = ["--max-active", "1", "--admission-rate", "1000"];
+    // One admission a second: people more than two places back are certainly waiting until
+    // the next tick, so B answers their polls itself.
+    let extra = ["--max-active", "1", "--admission-rate", "1"];
     let a = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
     let b = Instance::start(&space.database_url, &scaleout::redis_url(), &space.prefix, &extra);
     let c = reqwest::Client::new();
@@ -439,6 +443,14 @@ async fn polls_are_answered_locally_and_follow_the_other_instances() {
             post(&c, format!("{}/api/v1/queue/tokens", a.base), None, json!({ "userId": user, "concertId": 1 })).await;
         assert_eq!(status, 201, "{body}");
         tokens.push(body["token"].as_str().unwrap().to_owned());
+        if user == 1 {
+            assert_eq!(body["status"], "ACTIVE", "room and nobody waiting: admitted in the answer: {body}");
+            let res =
+                c.get(format!("{}/api/v1/concerts/1/schedules", b.base)).bearer_auth(&tokens[0]).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+            let (status, body) = get(&c, format!("{}/api/v1/queue/status", b.base), &tokens[0]).await;
+            assert_eq!((status, body["status"].as_str()), (200, Some("ACTIVE")), "{body}");
+        }
     }
     let position = |n: u64| move |b: &Value| b["status"] == "WAITING" && b["position"] == n;
     // User 4 is third in line behind the one active user; B answers it from its own view.
@@ -457,6 +469,21 @@ async fn polls_are_answered_locally_and_follow_the_other_instances() {
     assert_eq!((status, body["was"].as_str()), (200, Some("ACTIVE")), "{body}");
     await_status(&c, &b.base, &tokens[2], |b| b["status"] == "ACTIVE").await;
     await_status(&c, &b.base, &tokens[3], position(1)).await;
+    // Everyone leaves; the next joiner is admitted (by the join's answer or the next tick) and
+    // B, whose view may still have the old head, must not call them waiting.
+    for t in &tokens[2..] {
+        let (status, body) = post(&c, format!("{}/api/v1/queue/leave", a.base), Some(t), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) =
+        post(&c, format!("{}/api/v1/queue/tokens", a.base), None, json!({ "userId": 6, "concertId": 1 })).await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap();
+    await_status(&c, &a.base, token, |b| b["status"] == "ACTIVE").await;
+    let res = c.get(format!("{}/api/v1/concerts/1/schedules", b.base)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+    let (status, body) = get(&c, format!("{}/api/v1/queue/status", b.base), token).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ACTIVE")), "{body}");
     let report = audit(&space.database_url, &space.prefix).await;
     assert_eq!(report["ok"], true, "{report:#}");
 }

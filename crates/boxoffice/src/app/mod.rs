@@ -245,6 +245,17 @@ impl App {
     /// Where the ticket stands; an ended place in a closed line says why it closed.
     pub async fn standing(&self, ticket: Ticket) -> Result<Standing> {
         let standing = self.queue.standing(ticket, Millis::now()).await?;
+        self.why_ended(ticket, standing)
+    }
+
+    /// The same for the holder's own status poll or live stream, which may be answered from a
+    /// copy of the line a moment old (`WaitingRoom::poll`); booking checks use `standing`.
+    pub async fn poll(&self, ticket: Ticket) -> Result<Standing> {
+        let standing = self.queue.poll(ticket, Millis::now()).await?;
+        self.why_ended(ticket, standing)
+    }
+
+    fn why_ended(&self, ticket: Ticket, standing: Standing) -> Result<Standing> {
         if standing == Standing::Expired {
             if let Some(why) = self.lines.outflow(ticket.concert, self.admission.rate()).closed {
                 return Ok(Standing::Closed(why));

@@ -180,6 +180,12 @@ pub trait WaitingRoom: Send + Sync + 'static {
     ) -> Result<Joined>;
     /// Where the ticket stands. The first look after admission claims the slot.
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing>;
+    /// Where the ticket stands, for its holder's status poll: a backend may answer someone
+    /// certainly still waiting from a copy a moment old (the position may lag by that moment).
+    /// Booking checks use `standing`, never this.
+    async fn poll(&self, ticket: Ticket, now: Millis) -> Result<Standing> {
+        self.standing(ticket, now).await
+    }
     /// Ends an active ticket (after payment); a no-op for one already ended.
     async fn finish(&self, ticket: Ticket, now: Millis) -> Result<()>;
     /// The ticket's holder leaves the line, waiting or admitted.

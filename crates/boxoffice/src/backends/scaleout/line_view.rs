@@ -2,7 +2,8 @@
 //! no Redis round trip (issue 19). The token carries the place; the view carries how far
 //! admission has got (`head`), the measured pace, and the places behind the head whose people
 //! left. Every admission tick refreshes it from the tick script's own reply, so the copy is one
-//! tick old at most (another instance's admissions and leaves show up at this instance's next
+//! tick old at most; the leavers come in that reply only when someone left since (a version that
+//! leave.lua bumps), so a tick costs Redis the same however long the line (another instance's admissions and leaves show up at this instance's next
 //! tick). Whatever the view cannot answer for certain goes to Redis: a place at or before the
 //! head (admitted, ended or passed: the first look claims the slot, a write), a pre-queue token,
 //! a closed line, a view older than `MAX_AGE` (Redis is down or slow: polls then answer 503 as
@@ -18,20 +19,31 @@ pub const MAX_AGE: Duration = Duration::from_secs(1);
 /// Most leavers behind the head one tick reply carries; past it the line is polled in Redis.
 pub const MAX_LEFT: usize = 10_000;
 
-/// One line as the last tick saw it.
-#[derive(Debug, Clone)]
-pub struct LineView {
+/// A line's front as one tick's reply gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Front {
     /// The last place admission reached (admitted, or passed because its person left).
     pub head: u64,
     /// The measured pace in thousandths per second, -1 before the first measurement.
     pub rate_milli: i64,
-    /// Places after the head whose people left, ascending.
-    pub left: Vec<u64>,
     /// The line was closed: its places all ended, so Redis answers.
     pub closed: bool,
-    /// False when the leavers did not fit in the reply.
-    pub complete: bool,
+    /// Which set of leavers this is (leave.lua bumps it).
+    pub left_version: i64,
+    /// The most people admission can let in before the view is too old to trust: people no
+    /// further back than this are asked about in Redis, where they may be admitted already.
+    pub margin: u64,
     pub at: Instant,
+}
+
+/// One line as the last tick saw it.
+#[derive(Debug, Clone)]
+struct LineView {
+    front: Front,
+    /// Places after the head whose people left, ascending.
+    left: Vec<u64>,
+    /// False when the leavers did not fit in the reply.
+    complete: bool,
 }
 
 /// What the view says of a place.
@@ -49,8 +61,29 @@ pub struct LineViews {
 }
 
 impl LineViews {
-    pub fn replace(&self, concert: ConcertId, view: LineView) {
-        self.lines.write().insert(concert, view);
+    /// The leavers' version this instance holds, to send with the next tick (None: send them).
+    pub fn left_version(&self, concert: ConcertId) -> Option<i64> {
+        self.lines.read().get(&concert).filter(|v| v.complete).map(|v| v.front.left_version)
+    }
+
+    /// Takes a tick's reply: the leavers when they changed, otherwise the ones held, less those
+    /// the head has passed.
+    pub fn refresh(&self, concert: ConcertId, front: Front, leavers: Option<Vec<u64>>) {
+        let mut lines = self.lines.write();
+        let (mut left, complete) = match leavers {
+            Some(mut l) => {
+                let complete = l.len() <= MAX_LEFT;
+                l.truncate(MAX_LEFT);
+                (l, complete)
+            }
+            None => match lines.remove(&concert) {
+                Some(old) => (old.left, old.complete),
+                None => (Vec::new(), false),
+            },
+        };
+        left.retain(|&s| s > front.head);
+        left.sort_unstable();
+        lines.insert(concert, LineView { front, left, complete });
     }
 
     /// Forgets the line until its next tick (it was closed, reopened or drawn here).
@@ -61,7 +94,7 @@ impl LineViews {
     /// Someone left from `seq` through this instance: the people behind move up at once here.
     pub fn left(&self, concert: ConcertId, seq: u64) {
         if let Some(v) = self.lines.write().get_mut(&concert) {
-            if seq > v.head {
+            if seq > v.front.head {
                 if let Err(i) = v.left.binary_search(&seq) {
                     v.left.insert(i, seq);
                 }
@@ -72,7 +105,8 @@ impl LineViews {
     pub fn look(&self, concert: ConcertId, seq: u64, now: Instant) -> Local {
         let lines = self.lines.read();
         let Some(v) = lines.get(&concert) else { return Local::Unknown };
-        if seq == 0 || seq <= v.head || v.closed || !v.complete || now.duration_since(v.at) > MAX_AGE {
+        let f = &v.front;
+        if seq == 0 || seq <= f.head || f.closed || !v.complete || now.duration_since(f.at) > MAX_AGE {
             return Local::Unknown;
         }
         let ahead = v.left.partition_point(|&s| s < seq);
@@ -80,7 +114,11 @@ impl LineViews {
             // This person left (the token is over): Redis says so.
             return Local::Unknown;
         }
-        Local::Waiting { passed: v.head + ahead as u64, rate_milli: v.rate_milli }
+        let passed = f.head + ahead as u64;
+        if seq - passed <= f.margin {
+            return Local::Unknown;
+        }
+        Local::Waiting { passed, rate_milli: f.rate_milli }
     }
 }
 
@@ -92,15 +130,15 @@ mod tests {
         ConcertId::parse(1).unwrap()
     }
 
-    fn view(head: u64, left: Vec<u64>, at: Instant) -> LineView {
-        LineView { head, rate_milli: 2500, left, closed: false, complete: true, at }
+    fn front(head: u64, at: Instant) -> Front {
+        Front { head, rate_milli: 2500, closed: false, left_version: 1, margin: 0, at }
     }
 
     #[test]
     fn counts_the_admitted_and_the_leavers_ahead() {
         let v = LineViews::default();
         let now = Instant::now();
-        v.replace(concert(), view(10, vec![12, 15], now));
+        v.refresh(concert(), front(10, now), Some(vec![12, 15]));
         assert_eq!(v.look(concert(), 11, now), Local::Waiting { passed: 10, rate_milli: 2500 });
         assert_eq!(v.look(concert(), 13, now), Local::Waiting { passed: 11, rate_milli: 2500 });
         assert_eq!(v.look(concert(), 20, now), Local::Waiting { passed: 12, rate_milli: 2500 });
@@ -111,6 +149,21 @@ mod tests {
         v.left(concert(), 18);
         assert_eq!(v.look(concert(), 20, now), Local::Waiting { passed: 13, rate_milli: 2500 });
         assert_eq!(v.look(concert(), 18, now), Local::Unknown);
+        // Within the margin (admission may have reached them since the tick), Redis answers.
+        v.refresh(concert(), Front { margin: 3, ..front(10, now) }, Some(vec![12, 15]));
+        assert_eq!(v.look(concert(), 14, now), Local::Unknown, "position 3");
+        assert_eq!(v.look(concert(), 16, now), Local::Waiting { passed: 12, rate_milli: 2500 }, "position 4");
+        v.refresh(concert(), front(10, now), Some(vec![12, 15]));
+        v.left(concert(), 18);
+        // A tick with no new leavers keeps the ones held, less those the head passed.
+        assert_eq!(v.left_version(concert()), Some(1));
+        v.refresh(concert(), front(13, now), None);
+        assert_eq!(v.look(concert(), 20, now), Local::Waiting { passed: 15, rate_milli: 2500 });
+        assert_eq!(v.look(concert(), 14, now), Local::Waiting { passed: 13, rate_milli: 2500 });
+        // New leavers replace the set.
+        v.refresh(concert(), Front { left_version: 2, ..front(13, now) }, Some(vec![16]));
+        assert_eq!(v.look(concert(), 20, now), Local::Waiting { passed: 14, rate_milli: 2500 });
+        assert_eq!(v.left_version(concert()), Some(2));
     }
 
     #[test]
@@ -118,14 +171,19 @@ mod tests {
         let v = LineViews::default();
         let then = Instant::now();
         assert_eq!(v.look(concert(), 5, then), Local::Unknown);
-        v.replace(concert(), view(1, vec![], then));
+        v.refresh(concert(), front(1, then), Some(vec![]));
         assert_eq!(v.look(concert(), 5, then + MAX_AGE + Duration::from_millis(1)), Local::Unknown);
-        v.replace(concert(), LineView { closed: true, ..view(1, vec![], then) });
+        v.refresh(concert(), Front { closed: true, ..front(1, then) }, Some(vec![]));
         assert_eq!(v.look(concert(), 5, then), Local::Unknown);
-        v.replace(concert(), LineView { complete: false, ..view(1, vec![], then) });
-        assert_eq!(v.look(concert(), 5, then), Local::Unknown);
-        v.replace(concert(), view(1, vec![], then));
+        v.refresh(concert(), front(1, then), Some((2..=MAX_LEFT as u64 + 2).collect()));
+        assert_eq!(v.look(concert(), MAX_LEFT as u64 + 10, then), Local::Unknown, "too many leavers to hold");
+        assert_eq!(v.left_version(concert()), None, "so the next tick sends them again");
+        v.refresh(concert(), front(1, then), Some(vec![]));
         v.forget(concert());
+        assert_eq!(v.look(concert(), 5, then), Local::Unknown);
+        // A line first seen with no leavers in the reply (its version already known elsewhere
+        // cannot happen: a forgotten line sends no version) is not trusted.
+        v.refresh(concert(), front(1, then), None);
         assert_eq!(v.look(concert(), 5, then), Local::Unknown);
     }
 }

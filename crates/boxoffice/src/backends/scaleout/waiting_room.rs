@@ -3,7 +3,7 @@
 //! Status polls from people waiting are the exception: each instance answers them from its own
 //! view of the line's front (`line_view`), refreshed by every admission tick.
 
-use super::line_view::{self, LineView, LineViews, Local};
+use super::line_view::{self, Front, LineViews, Local};
 use crate::audit::AuditCheck;
 use crate::domain::error::Code;
 use crate::domain::line_controls::Closed;
@@ -45,7 +45,7 @@ pub struct RedisQueue {
 }
 
 /// admitted, no-shows, timed out, then the line's front for the local view (tick.lua).
-type TickReply = (u64, u64, u64, u64, i64, i64, Vec<u64>);
+type TickReply = (u64, u64, u64, u64, i64, i64, i64, i64, Vec<u64>);
 
 fn redis_err(e: redis::RedisError) -> Error {
     if e.kind() == redis::ErrorKind::ResponseError || e.kind() == redis::ErrorKind::TypeError {
@@ -203,12 +203,16 @@ impl WaitingRoom for RedisQueue {
         Ok(Joined { ticket, standing, created: created == 1 })
     }
 
-    async fn standing(&self, t: Ticket, _now: Millis) -> Result<Standing> {
+    async fn poll(&self, t: Ticket, now: Millis) -> Result<Standing> {
         if let Local::Waiting { passed, rate_milli } = self.views.look(t.concert, t.seq, std::time::Instant::now()) {
             metrics::counter!("boxoffice_queue_status_total", "answered" => "local").increment(1);
             return Ok(self.waiting(t.seq, passed, rate_milli));
         }
         metrics::counter!("boxoffice_queue_status_total", "answered" => "redis").increment(1);
+        self.standing(t, now).await
+    }
+
+    async fn standing(&self, t: Ticket, _now: Millis) -> Result<Standing> {
         let keys = self.keys(t.concert, &["head", "wait", "act", "due", "bucket", "left", "users", "pre"]);
         let (state, until, head, rate, seq): (String, i64, u64, i64, u64) =
             self.invoke("status", &self.status, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
@@ -227,7 +231,7 @@ impl WaitingRoom for RedisQueue {
     }
 
     async fn leave(&self, t: Ticket, _now: Millis) -> Result<Left> {
-        let keys = self.keys(t.concert, &["wait", "act", "users", "due", "left", "pre"]);
+        let keys = self.keys(t.concert, &["wait", "act", "users", "due", "left", "pre", "leftv"]);
         let was: String = self.invoke("leave", &self.leave, keys, &[t.seq.to_string(), t.user.to_string()]).await?;
         Ok(match was.as_str() {
             "WAITING" => {
@@ -250,17 +254,21 @@ impl WaitingRoom for RedisQueue {
                 self.cfg.active_ttl.as_millis().to_string(),
                 u8::from(limits.admit).to_string(),
                 line_view::MAX_LEFT.to_string(),
+                self.views.left_version(concert).map_or_else(|| "-".to_owned(), |v| v.to_string()),
             ];
             let keys = self.keys(
                 concert,
-                &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max", "left", "closed"],
+                &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max", "left", "closed", "leftv"],
             );
             let at = std::time::Instant::now();
-            let (admitted, no_shows, timed_out, head, rate_milli, closed, mut left): TickReply =
+            let (admitted, no_shows, timed_out, head, rate_milli, closed, left_version, changed, left): TickReply =
                 self.invoke("tick", &self.tick, keys, &args).await?;
-            let complete = left.len() <= line_view::MAX_LEFT;
-            left.truncate(line_view::MAX_LEFT);
-            self.views.replace(concert, LineView { head, rate_milli, left, closed: closed == 1, complete, at });
+            // However far admission gets before the next tick, it admits at most the bucket's
+            // carry (one second's worth) and a second's pace: anyone further back is certainly
+            // still waiting, whatever other instances do meanwhile.
+            let margin = if limits.admit { 2 * limits.rate.max(1.0).ceil() as u64 } else { 0 };
+            let front = Front { head, rate_milli, closed: closed == 1, left_version, margin, at };
+            self.views.refresh(concert, front, (changed == 1).then_some(left));
             report.admitted += admitted;
             report.no_shows += no_shows;
             report.timed_out += timed_out;

@@ -170,7 +170,7 @@ pub async fn join(
         (status = 401, description = "missing or forged token", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub async fn status(State(s): State<AppState>, Bearer(ticket): Bearer) -> ApiResult<(HeaderMap, Json<StatusResponse>)> {
-    let (body, retry) = view(&s.app, &ticket, s.app.standing(ticket).await?);
+    let (body, retry) = view(&s.app, &ticket, s.app.poll(ticket).await?);
     Ok((retry_header(retry), Json(body)))
 }
 
@@ -233,7 +233,7 @@ pub async fn events(
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     // Fail fast (401/503) before the stream starts, rather than inside it.
-    let first = s.app.standing(ticket).await?;
+    let first = s.app.poll(ticket).await?;
     if first == Standing::Expired {
         // 204 tells an EventSource to stop reconnecting; there is nothing more to say.
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -269,7 +269,7 @@ pub async fn events(
             // A dependency hiccup yields nothing now; the next change looks again.
             let standing = match st.next.take() {
                 Some(s) => Some(s),
-                None => st.app.standing(ticket).await.ok(),
+                None => st.app.poll(ticket).await.ok(),
             };
             if let Some(standing) = standing {
                 let (body, retry) = view(&st.app, &ticket, standing);

@@ -1,4 +1,5 @@
--- KEYS: 1 wait, 2 act, 3 users, 4 due, 5 left, 6 pre
+-- KEYS: 1 wait, 2 act, 3 users, 4 due, 5 left, 6 pre, 7 leftv (bumped when `left` gains a place:
+--       instances re-read the leavers only then, tick.lua)
 -- ARGV: 1 seq (0 for a pre-queue token), 2 user
 -- Returns 'WAITING' or 'ACTIVE' (where the person was when they left), or 'NONE' (already over).
 local seq, user = ARGV[1], ARGV[2]
@@ -11,6 +12,7 @@ if redis.call('HGET', KEYS[1], seq) == user then
   -- The place stays issued but empty: the people behind count one fewer ahead of them.
   redis.call('HDEL', KEYS[1], seq)
   redis.call('ZADD', KEYS[5], seq, seq)
+  redis.call('INCR', KEYS[7])
   if redis.call('HGET', KEYS[3], user) == seq then redis.call('HDEL', KEYS[3], user) end
   return 'WAITING'
 end

@@ -1,10 +1,10 @@
 -- One admission tick of one concert's line, atomic, so any number of instances may run it:
 -- together they never exceed max_active or the rate, and admit strictly from the front.
--- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 bucket, 8 log, 9 max, 10 left, 11 closed
+-- KEYS: 1 seq, 2 head, 3 wait, 4 act, 5 users, 6 due, 7 bucket, 8 log, 9 max, 10 left, 11 closed, 12 leftv
 -- ARGV: 1 max_active, 2 rate_per_sec, 3 claim_window_ms, 4 active_ttl_ms, 5 admit (1, or 0 while
---       admission is paused), 6 most leavers to return
--- Returns {admitted, no_shows, timed_out, head, rate_milli, closed (0|1), {leavers after head}}:
--- the last four are the line's front as the instance's local view keeps it (line_view.rs), so
+--       admission is paused), 6 most leavers to return, 7 the leavers' version the instance holds
+-- Returns {admitted, no_shows, timed_out, head, rate_milli, closed (0|1), leavers' version, changed
+-- (0|1), {leavers after head, when changed}}: all but the first three are the line's front as the instance's local view keeps it (line_view.rs), so
 -- that status polls from people waiting are answered without a round trip.
 local now = now_ms()
 local no_shows, timed_out = 0, 0
@@ -72,5 +72,12 @@ end
 local front = tonumber(redis.call('GET', KEYS[2]) or '0')
 local closed = 0
 if redis.call('EXISTS', KEYS[11]) == 1 then closed = 1 end
-local leavers = redis.call('ZRANGEBYSCORE', KEYS[10], '(' .. front, '+inf', 'LIMIT', 0, tonumber(ARGV[6]) + 1)
-return {n, no_shows, timed_out, front, rate_milli(KEYS[7]), closed, leavers}
+-- The leavers only when someone left since the instance's copy: a place the head passes is
+-- dropped from the copy by the instance itself.
+local version = tonumber(redis.call('GET', KEYS[12]) or '0')
+local changed, leavers = 0, {}
+if tostring(version) ~= ARGV[7] then
+  changed = 1
+  leavers = redis.call('ZRANGEBYSCORE', KEYS[10], '(' .. front, '+inf', 'LIMIT', 0, tonumber(ARGV[6]) + 1)
+end
+return {n, no_shows, timed_out, front, rate_milli(KEYS[7]), closed, version, changed, leavers}
