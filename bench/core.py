@@ -34,7 +34,8 @@ ADMIN = "bench-admin-secret"
 
 
 class Server:
-    def __init__(self, binary, seed, extra, mode="embedded", pg="postgres://postgres@127.0.0.1:5432", redis="redis://127.0.0.1:6379"):
+    def __init__(self, binary, seed, extra, mode="embedded", pg="postgres://postgres@127.0.0.1:5432", redis="redis://127.0.0.1:6379",
+                 tick="5ms"):
         self.dir = tempfile.mkdtemp(prefix="boxoffice-bench-")
         self.cleanup = []
         self.audit_args = []
@@ -56,7 +57,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             PIN["server"] + [binary, "serve"] + store + ["--bind", f"127.0.0.1:{self.port}", "--admin-token", ADMIN, "--max-active", "1000000",
-             "--admission-rate", "1000000", "--active-per-seat", "100000", "--admission-tick", "5ms", "--claim-window", "10m", "--active-ttl", "1h"] + extra,
+             "--admission-rate", "1000000", "--active-per-seat", "100000", "--admission-tick", tick, "--claim-window", "10m", "--active-ttl", "1h"] + extra,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "server.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
         deadline = time.time() + 20
         while True:
