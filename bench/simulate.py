@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--polls-per-join", type=int, default=2, help="arrival window over poll interval")
     ap.add_argument("--duration", type=int, default=8, help="seconds per share")
     ap.add_argument("--runs", type=int, default=3, help="runs per share; the table gives the median")
+    ap.add_argument("--calibrate", type=int, default=4, help="seconds of joins alone and of polls alone before each run")
     ap.add_argument("--inputs", default=capacity.INPUTS)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "boxoffice"))
     ap.add_argument("--evidence", metavar="RUN_ID")
@@ -71,27 +72,46 @@ def main():
     c = capacity.costs(a.inputs)["instance"]
     per_join = c["join"] + a.polls_per_join * c["poll"]
     core.PIN.update(server=["taskset", "-c", "0"], wrk=["taskset", "-c", "1"])
-    concerts = len(a.cpu) * a.runs + 1
+    concerts = (len(a.cpu) + 1) * a.runs + 1
     token_users = range(2 * USERS_PER_THREAD + 1, 2 * USERS_PER_THREAD + 1001)
     server = core.Server(a.binary, ["--users", str(token_users[-1]), "--concerts", str(concerts), "--schedules", "1",
                                     "--seats", "50"], [], mode="scaleout",
                          tick="100ms")  # the default: a tick per line per 5 ms would be a load of its own here
+    lines_used = iter(range(2, concerts + 1))  # a paused line of its own per measurement: every join a new place
+
+    def waiting_line():
+        concert = next(lines_used)
+        path = os.path.join(server.dir, f"waiting-{concert}.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(server.waiting_tokens(concert, token_users)) + "\n")
+        return concert, path
+
     cap, results = None, []
     try:
         cap = CpuCap(server.proc.pid, 1)
-        for k, share in enumerate([s for s in a.cpu for _ in range(a.runs)]):
-            concert = k + 2  # a paused line of its own per run, so every join is a new place
-            tokens_file = os.path.join(server.dir, f"waiting-{concert}.txt")
-            with open(tokens_file, "w") as f:
-                f.write("\n".join(server.waiting_tokens(concert, token_users)) + "\n")
-            cap.set(share)
-            r = core.wrk(server.base, "mix.lua", [tokens_file, concert, 1, USERS_PER_THREAD, a.polls_per_join],
-                         2, 100, a.duration, server=server)
-            joins = r["rps"] / (1 + a.polls_per_join)
-            predicted = share * 1e6 / per_join
-            r.update(share=share, joins=joins, predicted=predicted, ratio=joins / predicted)
-            results.append(r)
-            print(f"share {share}: {r}", file=sys.stderr)
+        for run in range(a.runs):
+            # The model's two costs, measured alone on the whole core right before the mix, so
+            # that the machine's swings between runs fall on both sides of the comparison.
+            cap.set(1)
+            concert, tokens_file = waiting_line()
+            join = core.wrk(server.base, "join.lua", [concert, 1, USERS_PER_THREAD], 2, 100, a.calibrate, server=server)
+            poll = core.wrk(server.base, "token_get.lua", [tokens_file, "/api/v1/queue/status"], 2, 100, a.calibrate,
+                            server=server)
+            fresh = join["server_cpu_us_per_request"] + a.polls_per_join * poll["server_cpu_us_per_request"]
+            print(f"run {run + 1}: join {join['server_cpu_us_per_request']:.1f} µs, poll "
+                  f"{poll['server_cpu_us_per_request']:.1f} µs", file=sys.stderr)
+            for share in a.cpu:
+                concert, tokens_file = waiting_line()
+                cap.set(share)
+                r = core.wrk(server.base, "mix.lua", [tokens_file, concert, 1, USERS_PER_THREAD, a.polls_per_join],
+                             2, 100, a.duration, server=server)
+                joins = r["rps"] / (1 + a.polls_per_join)
+                predicted = share * 1e6 / fresh
+                r.update(share=share, joins=joins, predicted=predicted, ratio=joins / predicted,
+                         predicted_committed=share * 1e6 / per_join, join_us=join["server_cpu_us_per_request"],
+                         poll_us=poll["server_cpu_us_per_request"])
+                results.append(r)
+                print(f"share {share}: {r}", file=sys.stderr)
     finally:
         server.stop()
         if cap:
@@ -99,20 +119,23 @@ def main():
     med = []
     for share in a.cpu:
         runs = [r for r in results if r["share"] == share]
-        mid = sorted(runs, key=lambda r: r["joins"])[len(runs) // 2]
-        med.append(dict(mid, every=", ".join(f"{r['joins']:,.0f}" for r in runs)))
+        mid = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
+        med.append(dict(mid, every=", ".join(f"{r['ratio']:.2f}" for r in runs)))
     ok = all(abs(r["ratio"] - 1) <= 0.25 and r["non2xx"] == 0 for r in med)
     lines = ["# bench/simulate.py: the capacity model against a scaled-down instance", "",
              f"One scale-out instance on CPU 0 at each share of the core (cgroup quota), wrk on CPU 1 (2 threads, 100 "
              f"connections, {a.duration} s per share): for every join into a paused line, {a.polls_per_join} polls of "
-             f"people waiting. Prediction: share × 10⁶ / ({c['join']:.1f} + {a.polls_per_join} × {c['poll']:.1f}) µs "
-             f"joins/s, from `{os.path.relpath(a.inputs, ROOT)}`.", "",
-             f"Median of {a.runs} runs per share.", "",
-             "| share of a core | predicted joins/s | measured joins/s (median) | measured / predicted | requests/s | p99 ms | "
-             "non-2xx | server CPU µs per request | every run, joins/s |", "|---|---|---|---|---|---|---|---|---|"]
+             f"people waiting. Each run first measures the model's two costs alone on the whole core ({a.calibrate} s of "
+             f"joins, {a.calibrate} s of polls) and predicts share × 10⁶ / (join + {a.polls_per_join} × poll) µs joins/s "
+             f"from them; the committed inputs (`{os.path.relpath(a.inputs, ROOT)}`: join {c['join']:.1f}, poll "
+             f"{c['poll']:.1f} µs) are shown beside. Median of {a.runs} runs per share (by measured / predicted).", "",
+             "| share of a core | join µs, poll µs alone | predicted joins/s | measured joins/s | measured / predicted | "
+             "predicted from the committed inputs | requests/s | p99 ms | non-2xx | server CPU µs per request in the mix | "
+             "every run, measured / predicted |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in med:
-        lines.append(f"| {r['share']:g} | {r['predicted']:,.0f} | {r['joins']:,.0f} | {r['ratio']:.2f} | {r['rps']:,.0f} | "
-                     f"{r['p99']:.1f} | {r['non2xx']} | {r['server_cpu_us_per_request']:.1f} | {r['every']} |")
+        lines.append(f"| {r['share']:g} | {r['join_us']:.1f}, {r['poll_us']:.1f} | {r['predicted']:,.0f} | {r['joins']:,.0f} | "
+                     f"**{r['ratio']:.2f}** | {r['predicted_committed']:,.0f} | {r['rps']:,.0f} | {r['p99']:.1f} | "
+                     f"{r['non2xx']} | {r['server_cpu_us_per_request']:.1f} | {r['every']} |")
     lines += ["", f"Within 25 % at every share: **{'yes' if ok else 'no'}**."]
     report = "\n".join(lines) + "\n"
     print("\n" + report)
