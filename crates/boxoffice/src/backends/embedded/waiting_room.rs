@@ -41,11 +41,70 @@ enum Active {
     },
 }
 
+impl Active {
+    /// When this turn ends unless something happens first: the claim deadline while unclaimed.
+    fn due(&self) -> Millis {
+        match *self {
+            Active::Admitted { claim_deadline, until } => claim_deadline.min(until),
+            Active::Claimed { until } => until,
+        }
+    }
+}
+
+/// The people admitted, with an index by when each turn runs out, so that a tick finds the
+/// no-shows and timed-out users without looking at everyone active. (It used to scan them all,
+/// on the writer, every tick: with 500,000 active that was most of the writer's time, issue 12.)
+#[derive(Default)]
+struct ActiveSet {
+    by_seq: HashMap<u64, (UserId, Active)>,
+    due: std::collections::BTreeSet<(Millis, u64)>,
+}
+
+impl ActiveSet {
+    fn insert(&mut self, seq: u64, entry: (UserId, Active)) {
+        if let Some((_, old)) = self.by_seq.insert(seq, entry) {
+            self.due.remove(&(old.due(), seq));
+        }
+        self.due.insert((entry.1.due(), seq));
+    }
+
+    fn remove(&mut self, seq: &u64) -> Option<(UserId, Active)> {
+        let entry = self.by_seq.remove(seq)?;
+        self.due.remove(&(entry.1.due(), *seq));
+        Some(entry)
+    }
+
+    fn get(&self, seq: &u64) -> Option<&(UserId, Active)> {
+        self.by_seq.get(seq)
+    }
+
+    fn contains_key(&self, seq: &u64) -> bool {
+        self.by_seq.contains_key(seq)
+    }
+
+    fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// The turns that have run out by `now`: (no-shows, timed out), in order of running out.
+    fn ended_by(&self, now: Millis) -> (Vec<u64>, Vec<u64>) {
+        let (mut no_shows, mut timed_out) = (Vec::new(), Vec::new());
+        for &(_, seq) in self.due.range(..=(now, u64::MAX)) {
+            match self.by_seq.get(&seq) {
+                Some((_, Active::Admitted { .. })) => no_shows.push(seq),
+                Some((_, Active::Claimed { .. })) => timed_out.push(seq),
+                None => {}
+            }
+        }
+        (no_shows, timed_out)
+    }
+}
+
 #[derive(Default)]
 struct Line {
     /// The waiting part: places after the last admitted one, some perhaps left empty.
     waiting: WaitingLine,
-    active: HashMap<u64, (UserId, Active)>,
+    active: ActiveSet,
     by_user: HashMap<UserId, u64>,
     /// The admission token bucket: allowance carried, and when it was last filled.
     carry: f64,
@@ -627,17 +686,7 @@ impl Rooms {
         for (concert, handle) in lines {
             let line = handle.read();
             // 1. Drop no-shows and users whose time is up, so their slots go to the next people.
-            let mut no_shows = Vec::new();
-            let mut timed_out = Vec::new();
-            for (seq, (_, a)) in &line.active {
-                match a {
-                    Active::Admitted { claim_deadline, until } if *claim_deadline <= now || *until <= now => {
-                        no_shows.push(*seq)
-                    }
-                    Active::Claimed { until } if *until <= now => timed_out.push(*seq),
-                    _ => {}
-                }
-            }
+            let (no_shows, timed_out) = line.active.ended_by(now);
             end_entries(t, concert, &no_shows, EndReason::NoShow, now)?;
             end_entries(t, concert, &timed_out, EndReason::TimedOut, now)?;
             // 2. Admit from the front while there is room and allowance.
@@ -815,6 +864,27 @@ mod tests {
 
     fn id(n: i64) -> (ConcertId, UserId) {
         (ConcertId::from_trusted(1), UserId::from_trusted(n))
+    }
+
+    /// The tick's index finds exactly the turns that ran out, and follows a claim (the deadline
+    /// moves from the claim window to the end of the turn) and a removal.
+    #[test]
+    fn active_set_finds_the_turns_that_ran_out() {
+        let u = UserId::from_trusted(9);
+        let mut set = ActiveSet::default();
+        set.insert(1, (u, Active::Admitted { claim_deadline: Millis(100), until: Millis(1000) }));
+        set.insert(2, (u, Active::Admitted { claim_deadline: Millis(300), until: Millis(1000) }));
+        set.insert(3, (u, Active::Claimed { until: Millis(200) }));
+        set.insert(4, (u, Active::Admitted { claim_deadline: Millis(50), until: Millis(1000) }));
+        assert_eq!(set.ended_by(Millis(99)), (vec![4], vec![]));
+        assert_eq!(set.ended_by(Millis(250)), (vec![4, 1], vec![3]));
+        // Seat 2 claims before its deadline: now it runs until 1000.
+        set.insert(2, (u, Active::Claimed { until: Millis(1000) }));
+        set.remove(&4);
+        assert_eq!(set.ended_by(Millis(999)), (vec![1], vec![3]));
+        assert_eq!(set.ended_by(Millis(1000)), (vec![1], vec![3, 2]));
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.due.len(), 3, "one index entry per active place");
     }
 
     /// Joins that share a batch whose commit fails are all refused, memory forgets them, and the
