@@ -58,7 +58,8 @@ def model(c, visitors, arrival, poll, seats, rate, lines=1, per_order=2, buy_sha
     load = {part: joins * c[part]["join"] + polls * c[part]["poll"] + buyers * c[part]["buyer"] for part in c}
     core = 1e6 * UTILISATION  # µs of CPU per second that one core gives at the planned share
     instance_cores = load["instance"] / core
-    # One line lives on one Redis shard (its keys share a hash tag), so one line's load must fit
+    # One line lives on one Redis shard (its scripts touch several of its keys at once, which a
+    # cluster allows only within one hash slot), so one line's load must fit
     # one core of Redis whatever the number of shards.
     line_redis = load["redis"] / lines / core
     shards = max(1, math.ceil(load["redis"] / core))

@@ -75,6 +75,7 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
         for cmd in self.cleanup:
             subprocess.run(cmd, check=False)
 

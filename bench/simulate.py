@@ -35,11 +35,17 @@ class CpuCap:
     """A cgroup v1 CPU quota around one process (and its threads); share >= 1 sets none."""
 
     def __init__(self, pid, share):
+        if not os.path.exists(os.path.join(CGROUP_ROOT, "cpu.cfs_quota_us")):
+            raise SystemExit(f"needs cgroup v1's CPU controller at {CGROUP_ROOT} (and root)")
         self.path = os.path.join(CGROUP_ROOT, f"boxoffice-sim-{os.getpid()}")
         os.makedirs(self.path, exist_ok=True)
-        self.write("cpu.cfs_period_us", PERIOD_US)
-        self.set(share)
-        self.write("cgroup.procs", pid)
+        try:
+            self.write("cpu.cfs_period_us", PERIOD_US)
+            self.set(share)
+            self.write("cgroup.procs", pid)
+        except OSError:
+            os.rmdir(self.path)
+            raise
 
     def set(self, share):
         self.write("cpu.cfs_quota_us", int(share * PERIOD_US) if share < 1 else -1)

@@ -24,6 +24,8 @@ pub const MAX_LEFT: usize = 10_000;
 pub struct Front {
     /// The last place admission reached (admitted, or passed because its person left).
     pub head: u64,
+    /// Places issued so far: no token past it is from this line.
+    pub issued: u64,
     /// The measured pace in thousandths per second, -1 before the first measurement.
     pub rate_milli: i64,
     /// The line was closed: its places all ended, so Redis answers.
@@ -42,8 +44,12 @@ struct LineView {
     front: Front,
     /// Places after the head whose people left, ascending.
     left: Vec<u64>,
-    /// False when the leavers did not fit in the reply.
-    complete: bool,
+    /// Every leaver before this place is in `left` (u64::MAX when the reply held them all; the
+    /// last one held when it did not, 0 when they must be read again).
+    known_below: u64,
+    /// Places up to here belong to an earlier life of the line: Redis lost or rewound its data
+    /// (head or places issued went back), so a token this low may be from before. Redis answers.
+    floor: u64,
 }
 
 /// What the view says of a place.
@@ -62,28 +68,38 @@ pub struct LineViews {
 
 impl LineViews {
     /// The leavers' version this instance holds, to send with the next tick (None: send them).
+    /// A line with more leavers than one reply holds keeps its version while it still holds
+    /// most of them, so a long line is not read again every tick.
     pub fn left_version(&self, concert: ConcertId) -> Option<i64> {
-        self.lines.read().get(&concert).filter(|v| v.complete).map(|v| v.front.left_version)
+        let lines = self.lines.read();
+        let v = lines.get(&concert)?;
+        let enough = v.known_below == u64::MAX || (v.known_below > 0 && v.left.len() >= MAX_LEFT / 2);
+        enough.then_some(v.front.left_version)
     }
 
     /// Takes a tick's reply: the leavers when they changed, otherwise the ones held, less those
     /// the head has passed.
     pub fn refresh(&self, concert: ConcertId, front: Front, leavers: Option<Vec<u64>>) {
         let mut lines = self.lines.write();
-        let (mut left, complete) = match leavers {
-            Some(mut l) => {
-                let complete = l.len() <= MAX_LEFT;
+        let old = lines.remove(&concert);
+        let regressed = old.as_ref().is_some_and(|o| front.head < o.front.head || front.issued < o.front.issued);
+        let mut floor = old.as_ref().map_or(0, |o| o.floor);
+        if regressed {
+            floor = floor.max(old.as_ref().map_or(0, |o| o.front.issued));
+        }
+        let (mut left, known_below) = match (leavers, old) {
+            (Some(mut l), _) => {
+                let known_below = if l.len() <= MAX_LEFT { u64::MAX } else { l[MAX_LEFT - 1] };
                 l.truncate(MAX_LEFT);
-                (l, complete)
+                (l, known_below)
             }
-            None => match lines.remove(&concert) {
-                Some(old) => (old.left, old.complete),
-                None => (Vec::new(), false),
-            },
+            (None, Some(old)) if !regressed => (old.left, old.known_below),
+            // Nothing held to go on (a version from an earlier life may match by chance).
+            (None, _) => (Vec::new(), 0),
         };
         left.retain(|&s| s > front.head);
         left.sort_unstable();
-        lines.insert(concert, LineView { front, left, complete });
+        lines.insert(concert, LineView { front, left, known_below, floor });
     }
 
     /// Forgets the line until its next tick (it was closed, reopened or drawn here).
@@ -106,7 +122,13 @@ impl LineViews {
         let lines = self.lines.read();
         let Some(v) = lines.get(&concert) else { return Local::Unknown };
         let f = &v.front;
-        if seq == 0 || seq <= f.head || f.closed || !v.complete || now.duration_since(f.at) > MAX_AGE {
+        if seq == 0
+            || seq <= f.head.max(v.floor)
+            || seq > f.issued
+            || seq >= v.known_below
+            || f.closed
+            || now.duration_since(f.at) > MAX_AGE
+        {
             return Local::Unknown;
         }
         let ahead = v.left.partition_point(|&s| s < seq);
@@ -131,7 +153,7 @@ mod tests {
     }
 
     fn front(head: u64, at: Instant) -> Front {
-        Front { head, rate_milli: 2500, closed: false, left_version: 1, margin: 0, at }
+        Front { head, issued: 1_000_000, rate_milli: 2500, closed: false, left_version: 1, margin: 0, at }
     }
 
     #[test]
@@ -176,8 +198,11 @@ mod tests {
         v.refresh(concert(), Front { closed: true, ..front(1, then) }, Some(vec![]));
         assert_eq!(v.look(concert(), 5, then), Local::Unknown);
         v.refresh(concert(), front(1, then), Some((2..=MAX_LEFT as u64 + 2).collect()));
-        assert_eq!(v.look(concert(), MAX_LEFT as u64 + 10, then), Local::Unknown, "too many leavers to hold");
-        assert_eq!(v.left_version(concert()), None, "so the next tick sends them again");
+        assert_eq!(v.look(concert(), MAX_LEFT as u64 + 10, then), Local::Unknown, "leavers ahead not all held");
+        assert_eq!(v.look(concert(), 5, then), Local::Unknown, "a leaver");
+        assert_eq!(v.left_version(concert()), Some(1), "most are held: not read again every tick");
+        v.refresh(concert(), front(MAX_LEFT as u64 / 2 + 10, then), None);
+        assert_eq!(v.left_version(concert()), None, "fewer than half held: read them again");
         v.refresh(concert(), front(1, then), Some(vec![]));
         v.forget(concert());
         assert_eq!(v.look(concert(), 5, then), Local::Unknown);
@@ -185,5 +210,22 @@ mod tests {
         // cannot happen: a forgotten line sends no version) is not trusted.
         v.refresh(concert(), front(1, then), None);
         assert_eq!(v.look(concert(), 5, then), Local::Unknown);
+    }
+
+    /// Redis lost the line (flushed, or restored from an older copy): tokens from before must
+    /// not read WAITING from the new line's figures.
+    #[test]
+    fn a_line_that_went_back_sends_its_old_places_to_redis() {
+        let v = LineViews::default();
+        let now = Instant::now();
+        v.refresh(concert(), Front { issued: 50, ..front(10, now) }, Some(vec![]));
+        assert_eq!(v.look(concert(), 40, now), Local::Waiting { passed: 10, rate_milli: 2500 });
+        assert_eq!(v.look(concert(), 51, now), Local::Unknown, "not issued");
+        v.refresh(concert(), Front { issued: 5, left_version: 0, ..front(0, now) }, None);
+        assert_eq!(v.look(concert(), 40, now), Local::Unknown);
+        assert_eq!(v.left_version(concert()), None, "the leavers are read again");
+        v.refresh(concert(), Front { issued: 100, left_version: 0, ..front(0, now) }, Some(vec![]));
+        assert_eq!(v.look(concert(), 40, now), Local::Unknown, "below the old line's places");
+        assert_eq!(v.look(concert(), 70, now), Local::Waiting { passed: 0, rate_milli: 2500 });
     }
 }

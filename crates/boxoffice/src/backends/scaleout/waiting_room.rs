@@ -45,7 +45,7 @@ pub struct RedisQueue {
 }
 
 /// admitted, no-shows, timed out, then the line's front for the local view (tick.lua).
-type TickReply = (u64, u64, u64, u64, i64, i64, i64, i64, Vec<u64>);
+type TickReply = (u64, u64, u64, u64, i64, i64, i64, i64, Vec<u64>, u64);
 
 fn redis_err(e: redis::RedisError) -> Error {
     if e.kind() == redis::ErrorKind::ResponseError || e.kind() == redis::ErrorKind::TypeError {
@@ -261,13 +261,13 @@ impl WaitingRoom for RedisQueue {
                 &["seq", "head", "wait", "act", "users", "due", "bucket", "log", "max", "left", "closed", "leftv"],
             );
             let at = std::time::Instant::now();
-            let (admitted, no_shows, timed_out, head, rate_milli, closed, left_version, changed, left): TickReply =
+            let (admitted, no_shows, timed_out, head, rate_milli, closed, left_version, changed, left, issued): TickReply =
                 self.invoke("tick", &self.tick, keys, &args).await?;
             // However far admission gets before the next tick, it admits at most the bucket's
-            // carry (one second's worth) and a second's pace: anyone further back is certainly
-            // still waiting, whatever other instances do meanwhile.
+            // carry (one second's worth) and a second's pace at this instance's limits: anyone
+            // further back is still waiting (architecture.md names the exceptions).
             let margin = if limits.admit { 2 * limits.rate.max(1.0).ceil() as u64 } else { 0 };
-            let front = Front { head, rate_milli, closed: closed == 1, left_version, margin, at };
+            let front = Front { head, issued, rate_milli, closed: closed == 1, left_version, margin, at };
             self.views.refresh(concert, front, (changed == 1).then_some(left));
             report.admitted += admitted;
             report.no_shows += no_shows;
@@ -278,8 +278,11 @@ impl WaitingRoom for RedisQueue {
 
     async fn close(&self, concert: ConcertId, why: Closed, _now: Millis) -> Result<u64> {
         let keys = self.keys(concert, &["seq", "head", "wait", "users", "left", "closed", "log", "pre"]);
+        // Before and after: a tick's reply that lands in between would bring the line back.
         self.views.forget(concert);
-        self.invoke("close", &self.close, keys, &[why.as_str().to_owned()]).await
+        let ended = self.invoke("close", &self.close, keys, &[why.as_str().to_owned()]).await;
+        self.views.forget(concert);
+        ended
     }
 
     async fn reopen(&self, concert: ConcertId) -> Result<()> {
@@ -308,6 +311,7 @@ impl WaitingRoom for RedisQueue {
             let keys = self.keys(concert, &["seq", "users", "wait", "pre", "drawn", "order"]);
             self.views.forget(concert);
             let given: i64 = self.invoke("draw", &self.draw, keys, &args).await?;
+            self.views.forget(concert);
             match given {
                 -1 => return Ok(None),
                 -2 => continue,

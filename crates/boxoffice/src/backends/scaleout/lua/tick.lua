@@ -4,7 +4,7 @@
 -- ARGV: 1 max_active, 2 rate_per_sec, 3 claim_window_ms, 4 active_ttl_ms, 5 admit (1, or 0 while
 --       admission is paused), 6 most leavers to return, 7 the leavers' version the instance holds
 -- Returns {admitted, no_shows, timed_out, head, rate_milli, closed (0|1), leavers' version, changed
--- (0|1), {leavers after head, when changed}}: all but the first three are the line's front as the instance's local view keeps it (line_view.rs), so
+-- (0|1), {leavers after head, when changed}, places issued}: all but the first three are the line's front as the instance's local view keeps it (line_view.rs), so
 -- that status polls from people waiting are answered without a round trip.
 local now = now_ms()
 local no_shows, timed_out = 0, 0
@@ -80,4 +80,5 @@ if tostring(version) ~= ARGV[7] then
   changed = 1
   leavers = redis.call('ZRANGEBYSCORE', KEYS[10], '(' .. front, '+inf', 'LIMIT', 0, tonumber(ARGV[6]) + 1)
 end
-return {n, no_shows, timed_out, front, rate_milli(KEYS[7]), closed, version, changed, leavers}
+return {n, no_shows, timed_out, front, rate_milli(KEYS[7]), closed, version, changed, leavers,
+  tonumber(redis.call('GET', KEYS[1]) or '0')}
