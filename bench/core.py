@@ -13,6 +13,8 @@ import argparse, json, os, re, signal, socket, statistics, subprocess, sys, temp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from burst import cpu_seconds  # noqa: E402  (one reader of /proc/<pid>/stat for the bench scripts)
 
 
 def free_port():
@@ -115,19 +117,6 @@ class Server:
 
 
 PIN = {"server": [], "wrk": []}  # taskset prefixes, set by --pin
-
-
-def cpu_seconds(pids):
-    """User + system CPU-seconds of the given processes so far (/proc/<pid>/stat)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_pids():

@@ -3,13 +3,7 @@
 -- wrk -s hold.lua URL -- <tokens file> <firstSchedule> <seatsPerSchedule> <schedules> <seatsPerThread>
 package.path = package.path .. ";" .. debug.getinfo(1, "S").source:match("@?(.*/)") .. "?.lua"
 local common = require("common")
-local threads, next_id = {}, 0
-
-function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+setup = common.setup
 
 local tokens, first_schedule, seats, schedules, idx, last, i
 

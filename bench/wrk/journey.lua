@@ -1,13 +1,9 @@
 -- A buyer's whole journey on one connection per thread (run with -t N -c N):
 -- join -> poll status until ACTIVE -> hold a seat nobody else is given -> pay.
 -- wrk -s journey.lua URL -- <concertId> <firstUser> <firstSchedule> <seatsPerSchedule> <schedules>
-local threads, next_id = {}, 0
-
-function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+package.path = package.path .. ";" .. debug.getinfo(1, "S").source:match("@?(.*/)") .. "?.lua"
+local common = require("common")
+setup = common.setup
 
 local concert, first_user, first_schedule, seats, schedules, nthreads
 local state, n, token, reservation, seat_idx
@@ -34,8 +30,7 @@ function request()
   local idx = tid + n * nthreads
   if state == "join" then
     token = nil
-    return wrk.format("POST", "/api/v1/queue/tokens", json_headers(),
-      '{"userId":' .. (first_user + idx) .. ',"concertId":' .. concert .. '}')
+    return common.join(concert, first_user + idx, json_headers())
   elseif state == "status" then
     return wrk.format("GET", "/api/v1/queue/status", json_headers())
   elseif state == "hold" then
@@ -75,7 +70,7 @@ end
 
 function done(summary, latency, requests)
   local p, l, e = 0, 0, 0
-  for _, t in ipairs(threads) do
+  for _, t in ipairs(common.threads) do
     p = p + t:get("paid")
     l = l + t:get("holds_lost")
     e = e + t:get("errors")

@@ -2,22 +2,14 @@
 -- waiting (tokens from a file).  wrk -s mix.lua URL -- <tokens file> <concertId> <firstUser> <usersPerThread> <pollsPerJoin>
 package.path = package.path .. ";" .. debug.getinfo(1, "S").source:match("@?(.*/)") .. "?.lua"
 local common = require("common")
-local threads, next_id = {}, 0
+setup = common.setup
 
-function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
-
-local tokens, concert, user, last, every, n, i
+local tokens, concert, next_user, every, n, i
 
 function init(args)
   tokens = common.load_tokens(args[1])
   concert = args[2]
-  local per = tonumber(args[4])
-  user = tonumber(args[3]) + tid * per
-  last = user + per - 1
+  next_user = common.users(tonumber(args[3]), tonumber(args[4]))
   every = tonumber(args[5]) + 1
   n, i = 0, math.random(#tokens)
 end
@@ -25,10 +17,7 @@ end
 function request()
   n = n + 1
   if n % every == 0 then
-    if user > last then error("ran out of users: raise usersPerThread") end
-    local body = '{"userId":' .. user .. ',"concertId":' .. concert .. '}'
-    user = user + 1
-    return wrk.format("POST", "/api/v1/queue/tokens", { ["Content-Type"] = "application/json" }, body)
+    return common.join(concert, next_user())
   end
   i = i % #tokens + 1
   return wrk.format("GET", "/api/v1/queue/status", { ["Authorization"] = "Bearer " .. tokens[i] })

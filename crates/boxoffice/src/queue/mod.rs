@@ -180,8 +180,9 @@ pub trait WaitingRoom: Send + Sync + 'static {
     ) -> Result<Joined>;
     /// Where the ticket stands. The first look after admission claims the slot.
     async fn standing(&self, ticket: Ticket, now: Millis) -> Result<Standing>;
-    /// Where the ticket stands, for its holder's status poll: a backend may answer someone
-    /// certainly still waiting from a copy a moment old (the position may lag by that moment).
+    /// Where the ticket stands, for its holder's status poll: a backend may answer someone still
+    /// waiting from a copy a moment old (the position, and rarely the admission, may lag by that
+    /// moment; architecture.md says when).
     /// Booking checks use `standing`, never this.
     async fn poll(&self, ticket: Ticket, now: Millis) -> Result<Standing> {
         self.standing(ticket, now).await

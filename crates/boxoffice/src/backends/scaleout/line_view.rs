@@ -2,12 +2,14 @@
 //! no Redis round trip (issue 19). The token carries the place; the view carries how far
 //! admission has got (`head`), the measured pace, and the places behind the head whose people
 //! left. Every admission tick refreshes it from the tick script's own reply, so the copy is one
-//! tick old at most; the leavers come in that reply only when someone left since (a version that
-//! leave.lua bumps), so a tick costs Redis the same however long the line (another instance's admissions and leaves show up at this instance's next
-//! tick). Whatever the view cannot answer for certain goes to Redis: a place at or before the
-//! head (admitted, ended or passed: the first look claims the slot, a write), a pre-queue token,
-//! a closed line, a view older than `MAX_AGE` (Redis is down or slow: polls then answer 503 as
-//! before), or a line whose leavers did not fit in one reply.
+//! tick old at most (another instance's admissions and leaves show up at this instance's next
+//! tick); the leavers come in that reply only when someone left since (a version that leave.lua
+//! bumps), so a tick costs Redis the same however long the line. Whatever the view cannot answer
+//! goes to Redis: a place at or before the head or within the margin of it (admitted, ended or
+//! passed, or perhaps about to be: the first look claims the slot, a write), a place not issued or
+//! from an earlier life of the line, a pre-queue token, a closed line, a view older than
+//! `MAX_AGE` (Redis is down or slow: polls then answer 503 as before), or a place behind leavers
+//! the view does not hold.
 
 use crate::domain::ConcertId;
 use std::collections::HashMap;

@@ -42,6 +42,9 @@ pub struct RedisQueue {
     close: Script,
     draw: Script,
     views: LineViews,
+    /// `boxoffice_queue_status_total{answered}`, made once: polls are the hot path.
+    polls_local: metrics::Counter,
+    polls_redis: metrics::Counter,
 }
 
 /// admitted, no-shows, timed out, then the line's front for the local view (tick.lua).
@@ -73,6 +76,8 @@ impl RedisQueue {
             close: script!("lua/close.lua"),
             draw: script!("lua/draw.lua"),
             views: LineViews::default(),
+            polls_local: metrics::counter!("boxoffice_queue_status_total", "answered" => "local"),
+            polls_redis: metrics::counter!("boxoffice_queue_status_total", "answered" => "redis"),
         };
         // Fail at start if Redis cannot be reached at all; later outages are answered with 503.
         me.connection().await?;
@@ -205,10 +210,10 @@ impl WaitingRoom for RedisQueue {
 
     async fn poll(&self, t: Ticket, now: Millis) -> Result<Standing> {
         if let Local::Waiting { passed, rate_milli } = self.views.look(t.concert, t.seq, std::time::Instant::now()) {
-            metrics::counter!("boxoffice_queue_status_total", "answered" => "local").increment(1);
+            self.polls_local.increment(1);
             return Ok(self.waiting(t.seq, passed, rate_milli));
         }
-        metrics::counter!("boxoffice_queue_status_total", "answered" => "redis").increment(1);
+        self.polls_redis.increment(1);
         self.standing(t, now).await
     }
 
