@@ -242,15 +242,24 @@ pub async fn an_on_sale_draws_the_pre_queue_once_in_a_verifiable_order(b: Backen
     app.restart().await;
     assert!(chrono::Utc::now() < starts, "the pre-queue filled and the server restarted before the on-sale");
     assert_eq!(line(&app, 1).await["preQueue"], 40, "a restart keeps every pre-queue entry");
+    // Poll a fan without pause until the draw places them: from that moment the published draw
+    // must show (it once lagged the places by the writer's commit, and a fan who looked found
+    // no draw).
     let drawn = {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let d = app.get("/api/v1/concerts/1/draw", None).await;
-            if d.body["drawn"] == true {
+            let s = app.status(&fans[0].0).await;
+            if s.body["status"] != "PRE_QUEUE" {
+                let d = app.get("/api/v1/concerts/1/draw", None).await;
+                assert_eq!(
+                    d.body["drawn"], true,
+                    "a fan was placed ({}) but the draw is not published: {}",
+                    s.body, d.body
+                );
                 break d.body;
             }
-            assert!(Instant::now() < deadline, "the draw never ran: {}", d.body);
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(Instant::now() < deadline, "the draw never ran: {}", s.body);
+            tokio::task::yield_now().await;
         }
     };
     let published: PublishedDraw = serde_json::from_value(drawn.clone()).unwrap();
@@ -261,7 +270,14 @@ pub async fn an_on_sale_draws_the_pre_queue_once_in_a_verifiable_order(b: Backen
     let mut mine: Vec<String> = fans.iter().map(|(_, e)| e.clone()).collect();
     mine.sort();
     assert_eq!(entries, mine, "every entry drawn exactly once");
-    // Each fan's place follows the draw: the first drawn is admitted, the others wait in order.
+    // Each fan's place follows the draw: the first drawn is admitted (by the tick that follows
+    // the draw), the others wait in order.
+    let first = &fans.iter().find(|(_, e)| *e == published.entries[0]).unwrap().0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.status(first).await.body["status"] != "ACTIVE" {
+        assert!(Instant::now() < deadline, "the first drawn was never admitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for (t, entry) in &fans {
         let place = published.entries.iter().position(|e| e == entry).unwrap() as u64;
         let s = app.status(t).await;

@@ -114,8 +114,10 @@ struct Line {
     closed: Option<Closed>,
     /// The pre-queue: people who joined before the on-sale, with their draw entry ids.
     pre: HashMap<UserId, String>,
-    /// The on-sale draw has run: joins queue FIFO behind the people it placed.
-    drawn: bool,
+    /// The on-sale draw has run: joins queue FIFO behind the people it placed. Its published
+    /// order is kept here, so that it shows from the moment the places it gave do (a read
+    /// connection would not see it before the writer's batch commits).
+    drawn: Option<Arc<Vec<String>>>,
     /// Measured admissions per second; None until the first informative tick.
     rate: Option<f64>,
 }
@@ -250,10 +252,12 @@ fn load(c: &Connection) -> Result<HashMap<ConcertId, Line>> {
     for (concert, user, entry) in pre {
         lines.entry(ConcertId::from_trusted(concert)).or_default().pre.insert(UserId::from_trusted(user), entry);
     }
-    let mut s = c.prepare("SELECT concert_id FROM queue_draws").map_err(db_err)?;
-    let drawn: Vec<i64> = s.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(db_err)?;
-    for concert in drawn {
-        lines.entry(ConcertId::from_trusted(concert)).or_default().drawn = true;
+    let mut s = c.prepare("SELECT concert_id, entries FROM queue_draws").map_err(db_err)?;
+    let drawn: Vec<(i64, String)> =
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(db_err)?;
+    for (concert, entries) in drawn {
+        let entries = serde_json::from_str(&entries).map_err(|e| Error::internal(format!("stored draw: {e}")))?;
+        lines.entry(ConcertId::from_trusted(concert)).or_default().drawn = Some(Arc::new(entries));
     }
     let mut s = c
         .prepare(
@@ -442,7 +446,7 @@ impl Rooms {
             end_entries(t, concert, &[old], why, now)?;
         }
         // Before the draw, a join with an entry id waits in the pre-queue, without a place.
-        if let Some(entry) = entry.filter(|_| !line.drawn) {
+        if let Some(entry) = entry.filter(|_| line.drawn.is_none()) {
             let pre_ticket = Ticket { concert, user, seq: 0 };
             if line.pre.contains_key(&user) {
                 return Ok(Joined { ticket: pre_ticket, standing: Standing::PreQueue, created: false });
@@ -615,7 +619,7 @@ impl Rooms {
         let now = self.now();
         let handle = self.line(concert);
         let mut line = handle.write();
-        if line.drawn {
+        if line.drawn.is_some() {
             return Ok(None);
         }
         let by_entry: HashMap<&str, UserId> = line.pre.iter().map(|(u, e)| (e.as_str(), *u)).collect();
@@ -646,8 +650,8 @@ impl Rooms {
                 ins.execute(params![concert.get(), (first + i as u64) as i64, user.get(), now.0]).map_err(db_err)?;
             }
         }
-        let entries: Vec<&String> = given.iter().map(|(e, _)| e).collect();
-        let entries = serde_json::to_string(&entries).map_err(|e| Error::internal(e.to_string()))?;
+        let order: Vec<String> = given.iter().map(|(e, _)| e.clone()).collect();
+        let entries = serde_json::to_string(&order).map_err(|e| Error::internal(e.to_string()))?;
         t.prepare_cached("DELETE FROM queue_pre WHERE concert_id = ?1")
             .and_then(|mut s| s.execute([concert.get()]))
             .map_err(db_err)?;
@@ -661,7 +665,7 @@ impl Rooms {
             line.by_user.insert(*user, seq);
         }
         line.pre.clear();
-        line.drawn = true;
+        line.drawn = Some(Arc::new(order));
         Ok(Some(given.len() as u64))
     }
 
@@ -803,7 +807,7 @@ impl WaitingRoom for EmbeddedWaitingRoom {
     }
 
     async fn draw(&self, concert: ConcertId, seed: &str, _now: Millis) -> Result<Option<u64>> {
-        if self.rooms.existing(concert).is_some_and(|l| l.read().drawn) {
+        if self.rooms.existing(concert).is_some_and(|l| l.read().drawn.is_some()) {
             return Ok(None);
         }
         let (rooms, seed) = (self.rooms.clone(), seed.to_owned());
@@ -811,16 +815,7 @@ impl WaitingRoom for EmbeddedWaitingRoom {
     }
 
     async fn drawn_order(&self, concert: ConcertId) -> Result<Option<Vec<String>>> {
-        let stored: Option<String> = self
-            .db
-            .read(move |c| {
-                use rusqlite::OptionalExtension;
-                c.query_row("SELECT entries FROM queue_draws WHERE concert_id = ?1", [concert.get()], |r| r.get(0))
-                    .optional()
-                    .map_err(db_err)
-            })
-            .await?;
-        stored.map(|s| serde_json::from_str(&s).map_err(|e| Error::internal(format!("stored draw: {e}")))).transpose()
+        Ok(self.rooms.existing(concert).and_then(|l| l.read().drawn.as_deref().cloned()))
     }
 
     async fn stats(&self) -> Result<Vec<RoomStats>> {
