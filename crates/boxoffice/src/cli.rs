@@ -147,6 +147,11 @@ pub struct StoreArgs {
     /// Connections in the database pool (default: 4 SQLite readers, 16 PostgreSQL connections).
     #[arg(long, env = "BOXOFFICE_DB_POOL_SIZE")]
     pub db_pool_size: Option<usize>,
+    /// Scale-out mode: `--database-url` names a transaction pooler (PgBouncer with
+    /// `pool_mode = transaction`) rather than PostgreSQL itself. Statements are then sent unnamed
+    /// and every read runs in a transaction, so that any server connection can take any of them.
+    #[arg(long, env = "BOXOFFICE_PGBOUNCER")]
+    pub pgbouncer: bool,
     /// Longest wait for a database connection or the writer before answering 503.
     #[arg(long, env = "BOXOFFICE_DB_TIMEOUT", default_value = "2s", value_parser = duration)]
     pub db_timeout: Duration,

@@ -56,7 +56,11 @@ fn open_sqlite(path: &Path, args: &StoreArgs) -> anyhow::Result<Arc<SqliteStore>
 
 async fn open_postgres(url: &str, args: &StoreArgs) -> anyhow::Result<Arc<PgStore>> {
     let pool = args.db_pool_size.unwrap_or(16) as u32;
-    Ok(Arc::new(PgStore::connect(url, pool, args.db_timeout).await.map_err(|e| anyhow::anyhow!("PostgreSQL: {e}"))?))
+    Ok(Arc::new(
+        PgStore::connect(url, pool, args.db_timeout, args.pgbouncer)
+            .await
+            .map_err(|e| anyhow::anyhow!("PostgreSQL: {e}"))?,
+    ))
 }
 
 /// The embedded store's file, when the URLs pick the embedded mode.

@@ -14,7 +14,8 @@ mod queue;
 
 pub use support::{Backend, Opts, TestApp};
 
-/// Runs each listed `async fn(Backend)` once per backend, as its own test.
+/// Runs each listed `async fn(Backend)` once per backend, as its own test: embedded, scale-out,
+/// and scale-out with PostgreSQL behind PgBouncer in transaction mode (`--pgbouncer`).
 macro_rules! conformance {
     ($($module:ident :: $name:ident),* $(,)?) => {
         mod embedded {
@@ -31,6 +32,18 @@ macro_rules! conformance {
                 async fn $name() {
                     if crate::scaleout::scaleout_ready() {
                         crate::$module::$name(crate::Backend::ScaleOut).await
+                    }
+                }
+            )*
+        }
+        mod scale_out_pgbouncer {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if crate::scaleout::scaleout_ready() {
+                        if let Some(port) = crate::scaleout::pgbouncer_port() {
+                            crate::$module::$name(crate::Backend::ScaleOutPgBouncer(port)).await
+                        }
                     }
                 }
             )*

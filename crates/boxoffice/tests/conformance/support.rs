@@ -17,6 +17,8 @@ pub enum Backend {
     Embedded,
     /// PostgreSQL + Redis, each test with its own database and key prefix.
     ScaleOut,
+    /// The same, with PostgreSQL reached through PgBouncer in transaction mode (on this port).
+    ScaleOutPgBouncer(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +77,7 @@ pub const ADMIN_TOKEN: &str = "conformance-admin-secret-0123456789";
 fn serve_args(space: Option<&ScaleOutSpace>, opts: &Opts, dir: &std::path::Path) -> ServeArgs {
     let mut a = ServeArgs::for_tests(dir);
     a.store.database_url = space.map(|s| s.database_url.clone());
+    a.store.pgbouncer = space.is_some_and(|s| s.pgbouncer);
     a.redis.redis_url = space.map(|_| redis_url());
     if let Some(s) = space {
         a.redis.redis_prefix = s.prefix.clone();
@@ -96,6 +99,7 @@ impl TestApp {
         let space = match backend {
             Backend::Embedded => None,
             Backend::ScaleOut => Some(ScaleOutSpace::create().await),
+            Backend::ScaleOutPgBouncer(port) => Some(ScaleOutSpace::create_behind_pgbouncer(port).await),
         };
         let server = Server::start(serve_args(space.as_ref(), &opts, dir.path())).await.expect("server starts");
         server.app.store.seed(opts.seed, boxoffice::domain::Millis::now()).await.expect("seed");

@@ -1,6 +1,7 @@
 //! The booking invariants of DESIGN.md as PostgreSQL queries that list offenders (the same checks
 //! as the SQLite backend's audit, in this dialect). Queue invariants live in the waiting room.
 
+use super::statements::Statements;
 use super::store::pg_err;
 use crate::audit::{AuditCheck, AuditReport, AUDIT_SAMPLE};
 use crate::domain::{Millis, Result};
@@ -86,12 +87,13 @@ const CHECKS: &[(&str, &[&str])] = &[
     ),
 ];
 
-pub async fn run(c: &mut PgConnection, now: Millis) -> Result<AuditReport> {
+pub async fn run(c: &mut PgConnection, stmts: Statements, now: Millis) -> Result<AuditReport> {
     let mut checks = Vec::new();
     for (name, queries) in CHECKS {
         let mut violations = Vec::new();
         for sql in *queries {
-            let rows = sqlx::query(&format!("{sql} LIMIT {AUDIT_SAMPLE}"))
+            let rows = stmts
+                .query(&format!("{sql} LIMIT {AUDIT_SAMPLE}"))
                 .bind(now.0)
                 .fetch_all(&mut *c)
                 .await

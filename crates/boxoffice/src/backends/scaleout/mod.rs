@@ -5,6 +5,7 @@ mod audit;
 mod line_view;
 mod notices;
 mod seed;
+mod statements;
 mod store;
 mod waiting_room;
 

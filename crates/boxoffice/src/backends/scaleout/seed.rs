@@ -1,6 +1,7 @@
 //! Load-test fixtures generated inside the server with generate_series: 100,000 users in one
 //! statement.
 
+use super::statements::Statements;
 use super::store::pg_err;
 use crate::domain::booking::seeded_price;
 use crate::domain::error::Code;
@@ -8,19 +9,19 @@ use crate::domain::{Error, Millis, Result};
 use crate::store::SeedSpec;
 use sqlx::PgConnection;
 
-pub async fn seed(c: &mut PgConnection, spec: SeedSpec, now: Millis) -> Result<()> {
-    let (users, concerts): (i64, i64) =
-        sqlx::query_as("SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM concerts)")
-            .fetch_one(&mut *c)
-            .await
-            .map_err(pg_err)?;
+pub async fn seed(c: &mut PgConnection, stmts: Statements, spec: SeedSpec, now: Millis) -> Result<()> {
+    let (users, concerts): (i64, i64) = stmts
+        .query_as("SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM concerts)")
+        .fetch_one(&mut *c)
+        .await
+        .map_err(pg_err)?;
     if users > 0 || concerts > 0 {
         return Err(Error::new(
             Code::StoreNotEmpty,
             format!("the store already holds {users} users and {concerts} concerts; seed only a fresh database"),
         ));
     }
-    let run = |sql: &'static str| sqlx::query(sql);
+    let run = |sql: &'static str| stmts.query(sql);
     run("INSERT INTO users (id, balance) SELECT g, $2 FROM generate_series(1, $1::bigint) g")
         .bind(spec.users as i64)
         .bind(spec.balance)
