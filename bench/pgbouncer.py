@@ -174,6 +174,7 @@ def main():
             raise SystemExit(f"{tool} is needed (apt-get install wrk postgresql-client)")
     if not os.path.exists("/usr/sbin/pgbouncer"):
         raise SystemExit("PgBouncer is needed (apt-get install pgbouncer)")
+    started = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     workdir = tempfile.mkdtemp(prefix="bo-pgb-bench")
     lua = os.path.join(workdir, "charge.lua")
     open(lua, "w").write(CHARGE_LUA)
@@ -214,16 +215,15 @@ def main():
                      f"{r['medianInstanceP99Ms']} | {r['peakServerConnections']} |")
     print("\n".join(lines))
     if args.evidence:
-        out = os.path.join(ROOT, "evidence", args.evidence)
-        os.makedirs(out, exist_ok=True)
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-        json.dump({"args": vars(args), "maxConnections": max_conn, "medians": results, "runs": runs}, open(os.path.join(out, "result.json"), "w"), indent=2)
-        cmd = "python3 bench/pgbouncer.py " + " ".join(sys.argv[1:])
-        open(os.path.join(out, "README.md"), "w").write(
-            f"# Many instances on one PostgreSQL: straight and through PgBouncer\n\nCommand: `{cmd}`\n"
-            f"Commit: {commit}; date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n" + "\n".join(lines) + "\n")
-        print(f"evidence: {out}")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import evidence
+        report = ("# Many instances on one PostgreSQL: straight and through PgBouncer\n\n"
+                  f"`python3 bench/pgbouncer.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n\n"
+                  "\"Answers not 2xx\" and \"socket errors\" count failed requests from two sides (wrk's response hook "
+                  "and its error counters). Straight with a pool past max_connections, PostgreSQL refuses connections "
+                  "(\"too many clients\", 53300), which boxoffice answers 503.\n")
+        evidence.write(args.evidence, report, {"maxConnections": max_conn, "medians": results, "runs": runs}, started,
+                       binaries=[args.binary], placement="none: instances, wrk, PgBouncer and PostgreSQL share every CPU")
     shutil.rmtree(workdir, ignore_errors=True)
 
 
