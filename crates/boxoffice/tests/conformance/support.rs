@@ -78,6 +78,11 @@ fn serve_args(space: Option<&ScaleOutSpace>, opts: &Opts, dir: &std::path::Path)
     let mut a = ServeArgs::for_tests(dir);
     a.store.database_url = space.map(|s| s.database_url.clone());
     a.store.pgbouncer = space.is_some_and(|s| s.pgbouncer);
+    if a.store.pgbouncer {
+        // A read through PgBouncer is a transaction of its own (BEGIN, parse, execute, rollback):
+        // a thousand cold reads at once in a debug build on a busy box outlast the default 2 s.
+        a.store.db_timeout = Duration::from_secs(10);
+    }
     a.redis.redis_url = space.map(|_| redis_url());
     if let Some(s) = space {
         a.redis.redis_prefix = s.prefix.clone();
