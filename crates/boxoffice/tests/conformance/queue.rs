@@ -57,7 +57,9 @@ pub async fn admission_respects_max_active_and_drops_no_shows(b: Backend) {
     let opts = Opts {
         max_active: 5,
         admission_rate: 200.0,
-        claim_window: Duration::from_millis(300),
+        // Long enough that the keeper's next poll (every 5 ms) comes in time even when the CI
+        // box stalls this test for a while (300 ms once did: the keeper was dropped as a no-show).
+        claim_window: Duration::from_secs(1),
         seed: SeedSpec { users: 40, concerts: 1, schedules: 1, seats: 10, balance: 0 },
         ..Opts::default()
     };
