@@ -9,7 +9,7 @@ transaction one of a few server connections.
 
 A fresh database seeded once; three modes, run in turn --runs times: straight with the pool
 each instance asks for (--pool), straight with the pool that fits max_connections, and through
-PgBouncer with --pool. Each starts N instances on ports from 18100, then one wrk per instance at
+PgBouncer with --pool. Each starts N instances on free ports, then one wrk per instance at
 once (points charges, one write transaction each, on users of its own) while one psql opened
 beforehand samples PostgreSQL's connections to the database; then the instances stop. Reports
 medians of 2xx answers/s, other answers, socket errors, p99 and the peak of connections.
@@ -22,7 +22,11 @@ Needs: target/release/boxoffice, wrk, psql, /usr/sbin/pgbouncer, PostgreSQL and 
 """
 import argparse, json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time, uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from burst import free_port, wait_ready  # noqa: E402  (the bench scripts' shared helpers)
+import evidence  # noqa: E402
 PG = os.environ.get("BOXOFFICE_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BOXOFFICE_TEST_REDIS", "redis://127.0.0.1:6379")
 
@@ -49,12 +53,6 @@ function done(summary, latency, requests)
     latency:percentile(99) / 1000))
 end
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_tcp(port, deadline_s=15):
@@ -95,7 +93,7 @@ def start_pgbouncer(workdir, server_pool):
 def run_mode(args, mode, pool, db, pgb_port, workdir, lua):
     url = f"{PG}/{db}" if mode == "direct" else f"postgres://postgres@127.0.0.1:{pgb_port}/{db}"
     prefix = f"bo_pgb:{uuid.uuid4().hex[:12]}:"
-    ports = [18100 + i for i in range(args.instances)]
+    ports = [free_port() for _ in range(args.instances)]
     # One connection opened before the instances: once they take every slot, a new one would be
     # refused too.
     watcher = subprocess.Popen(["psql", f"{PG}/postgres", "-Atq"], stdin=subprocess.PIPE,
@@ -113,8 +111,8 @@ def run_mode(args, mode, pool, db, pgb_port, workdir, lua):
         servers.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                         stderr=open(os.path.join(workdir, f"{mode}-{i}.log"), "w")))
     try:
-        for port in ports:
-            wait_tcp(port, 60)
+        for port, server in zip(ports, servers):
+            wait_ready(f"http://127.0.0.1:{port}/health/ready", server, within=60)
         peak, stop = [0], threading.Event()
 
         def sample():
@@ -215,8 +213,6 @@ def main():
                      f"{r['medianInstanceP99Ms']} | {r['peakServerConnections']} |")
     print("\n".join(lines))
     if args.evidence:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import evidence
         report = ("# Many instances on one PostgreSQL: straight and through PgBouncer\n\n"
                   f"`python3 bench/pgbouncer.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n\n"
                   "\"Answers not 2xx\" and \"socket errors\" count failed requests from two sides (wrk's response hook "
